@@ -1,0 +1,19 @@
+import type { Config } from "jest";
+
+const config: Config = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/__tests__"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
+  },
+  collectCoverage: true,
+  collectCoverageFrom: ["lib/**/*.ts"],
+  coverageReporters: ["text-summary", "text"],
+  coverageThreshold: {
+    global: { lines: 95, branches: 95, functions: 95, statements: 95 },
+  },
+  testTimeout: 20_000,
+};
+
+export default config;

@@ -1,0 +1,13 @@
+export { SessionServer, attach } from "./session-server";
+export type {
+  ConnectionError,
+  EngineHeaders,
+  EnginePacket,
+  SessionServerEvents,
+} from "./session-server";
+export { SessionSocket } from "./session-socket";
+export type { SendOptions, SessionSocketEvents, TransportName } from "./session-socket";
+export { SessionError } from "./errors";
+export type { SessionErrorCode } from "./errors";
+export type { SessionServerOptions } from "./options";
+export type { SessionRecord, SessionStore, StoreCallback } from "./store";

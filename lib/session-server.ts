@@ -1,0 +1,325 @@
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import { Server, type Socket } from "engine.io";
+import createDebug from "debug";
+import { SessionError, redactId, type SessionErrorCode } from "./errors";
+import {
+  engineOptions,
+  sessionSettings,
+  type SessionServerOptions,
+  type SessionSettings,
+} from "./options";
+import { cookieNames, sessionIdFromCookie } from "./session-id";
+import { SessionRegistry } from "./session-registry";
+import { SessionSocket, type ResolvedSession } from "./session-socket";
+import { SessionLoader, type SessionRecord } from "./store";
+
+const debug = createDebug("engine.io-session");
+
+/** engine.io does not export its request type; this is it. */
+type EngineRequest = Parameters<Server["verify"]>[0];
+/** engine.io's `verify` callback. */
+type VerifyCallback = Parameters<Server["verify"]>[2];
+
+/** Where a resolved handshake waits on its request for the `connection` that follows. */
+const kResolved = Symbol("engine.io-session.resolved");
+interface ResolvableRequest {
+  [kResolved]?: ResolvedSession<unknown> | undefined;
+}
+
+/** What engine.io emits as `connection_error`; a refused session has `context.name` = its code. */
+export interface ConnectionError {
+  /** The refused request. */
+  req: IncomingMessage;
+  /** engine.io's error code (`Server.errors`): 4 (FORBIDDEN) for a refused session. */
+  code: number;
+  /** engine.io's standard message, e.g. "Forbidden". */
+  message: string;
+  /** For a refused session: `{ name: SessionErrorCode, message }`. */
+  context?: { name?: SessionErrorCode | (string & {}); message?: string; [key: string]: unknown };
+}
+
+/** Response headers as engine.io hands them to `initial_headers` and `headers` listeners. */
+export type EngineHeaders = Record<string, string | string[] | number | undefined>;
+
+/** An engine.io packet, as `flush` listeners see it. */
+export interface EnginePacket {
+  /** The packet type: "open", "message", "ping", ... */
+  type: string;
+  /** The payload, if any. */
+  data?: unknown;
+}
+
+/** The events of a {@link SessionServer}: its own and engine.io's, all typed. */
+export interface SessionServerEvents<S> {
+  /** A socket with a verified, loaded session. Listeners added here see every client message. */
+  session: (socket: SessionSocket<S>, session: S) => void;
+  /** Why a handshake had no session (emitted whether or not `required` refused it). */
+  session_error: (error: SessionError, req: IncomingMessage) => void;
+  /** engine.io: a raw socket connected (with or without a session). */
+  connection: (socket: Socket) => void;
+  /** engine.io: a request was refused. */
+  connection_error: (error: ConnectionError) => void;
+  /** engine.io: headers of the first response of a socket, editable. */
+  initial_headers: (headers: EngineHeaders, req: IncomingMessage) => void;
+  /** engine.io: headers of every response, editable. */
+  headers: (headers: EngineHeaders, req: IncomingMessage) => void;
+  /** engine.io: a socket's write buffer is about to be flushed. */
+  flush: (socket: Socket, buffer: EnginePacket[]) => void;
+  /** engine.io: a socket's write buffer was drained. */
+  drain: (socket: Socket) => void;
+}
+
+type Events<S> = SessionServerEvents<S>;
+
+/** The typed event methods of {@link SessionServer} (they replace engine.io's untyped ones). */
+
+export declare interface SessionServer<S = SessionRecord> {
+  on<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
+  once<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
+  off<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
+  addListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
+  prependListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
+  prependOnceListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
+  removeListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
+  emit<E extends keyof Events<S>>(event: E, ...args: Parameters<Events<S>[E]>): boolean;
+}
+
+/** A WebTransport session as engine.io hands it over (it never passes through `verify`). */
+interface WebTransportSession {
+  close(): void;
+}
+
+function isHttpServer(value: unknown): value is HttpServer {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { listen?: unknown }).listen === "function" &&
+    typeof (value as { on?: unknown }).on === "function"
+  );
+}
+
+function asSessionError(error: unknown, code: SessionErrorCode, message: string): SessionError {
+  return error instanceof SessionError ? error : new SessionError(code, message, { cause: error });
+}
+
+/** The client hung up while its handshake waited for the store: finishing it would make a ghost. */
+function clientLeft(req: IncomingMessage): boolean {
+  return req.socket.destroyed || !req.socket.readable;
+}
+
+/**
+ * An engine.io `Server` that resolves the express-session session of every handshake before the
+ * socket exists: signed cookie → verified id → store (coalesced, bounded by `lookupTimeout`) →
+ * `hydrate()`. Handshakes without a usable session are refused (or, with `required: false`, connect
+ * anonymously) and explained by a `session_error`. Requests after the handshake do no session work.
+ *
+ * @typeParam S - the app's session type, what `session` listeners receive
+ *
+ * @example
+ * const store = new session.MemoryStore();
+ * app.use(session({ store, secret: "keyboard cat", resave: false, saveUninitialized: false }));
+ * const httpServer = http.createServer(app).listen(3000);
+ *
+ * const server = new SessionServer<AppSession>(httpServer, { store, secret: "keyboard cat" });
+ * server.on("session", (socket, session) => {
+ *   socket.send(`hello ${session.user?.name}`);
+ * });
+ * server.on("session_error", (error) => console.warn(error.code));
+ */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- typed events over engine.io's EventEmitter
+export class SessionServer<S = SessionRecord> extends Server {
+  readonly #settings: SessionSettings;
+  readonly #loader: SessionLoader;
+  readonly #registry = new SessionRegistry<S>();
+  readonly #wrappers = new WeakMap<Socket, SessionSocket<S>>();
+  #closing = false;
+
+  /** Builds the server unattached: call `attach(httpServer)` or drive `handleRequest`/`handleUpgrade`. */
+  constructor(options: SessionServerOptions);
+  /** Builds the server and attaches it to `httpServer`, as `eio.attach(httpServer, options)` does. */
+  constructor(httpServer: HttpServer, options: SessionServerOptions);
+  constructor(
+    httpServerOrOptions: HttpServer | SessionServerOptions,
+    maybeOptions?: SessionServerOptions,
+  ) {
+    const httpServer = isHttpServer(httpServerOrOptions) ? httpServerOrOptions : undefined;
+    const options = httpServer === undefined ? httpServerOrOptions : maybeOptions;
+    const settings = sessionSettings(options);
+    const engineOpts = engineOptions(options as SessionServerOptions);
+    super(engineOpts);
+    this.#settings = settings;
+    this.#loader = new SessionLoader(settings.store, settings.lookupTimeout);
+    // Registered first, so the session event precedes every listener the app adds.
+    this.prependListener("connection", (conn) => {
+      this.#onConnection(conn);
+    });
+    if (httpServer !== undefined) this.attach(httpServer, engineOpts);
+  }
+
+  /**
+   * The {@link SessionSocket} of a raw engine.io socket, or `undefined` for an anonymous one. This is
+   * how socket.io handlers reach the session: `server.sessionOf(socket.conn)`.
+   */
+  sessionOf(conn: Socket): SessionSocket<S> | undefined {
+    return this.#wrappers.get(conn);
+  }
+
+  /** How many store reads are in flight right now (they are shared between concurrent handshakes). */
+  get pendingLookups(): number {
+    return this.#loader.pending;
+  }
+
+  /** Stops accepting handshakes, then closes every socket (engine.io's `close`). */
+  override close(): this {
+    this.#closing = true;
+    return super.close();
+  }
+
+  /**
+   * Turns the stored record into the app's session value. Overwrite it to load a user, attach
+   * helpers, or check a field; throw (or throw a `SessionError` with its own code) to refuse the
+   * handshake with `HYDRATE_FAILED`. `record` is this socket's private copy; the default returns it.
+   *
+   * @param record - the socket's private copy of the stored session
+   * @param sessionId - the verified session id
+   * @param req - the handshake request
+   */
+  protected hydrate(
+    record: SessionRecord,
+    sessionId: string,
+    req: IncomingMessage,
+  ): S | Promise<S> {
+    return record as unknown as S;
+  }
+
+  /**
+   * The verified session id of a handshake request, or `undefined` when it carries none. Overwrite it
+   * to read the id from elsewhere (e.g. an `Authorization` header of a native app); throw
+   * `new SessionError("BAD_SIGNATURE")` for a forged one. Default: the signed cookie `name`.
+   *
+   * @param req - the handshake request
+   */
+  protected sessionIdFrom(req: IncomingMessage): string | undefined {
+    return sessionIdFromCookie(req.headers.cookie, this.#settings.name, this.#settings.secrets);
+  }
+
+  /** @internal Resolves the session of handshakes; everything else goes straight to engine.io. */
+  protected override verify(req: EngineRequest, upgrade: boolean, fn: VerifyCallback): void {
+    if (req._query.sid) {
+      super.verify(req, upgrade, fn);
+      return;
+    }
+    super.verify(req, upgrade, (errorCode, errorContext) => {
+      if (errorCode === undefined) void this.#finishHandshake(req, fn);
+      else fn(errorCode, errorContext);
+    });
+  }
+
+  /** @internal WebTransport sessions skip `verify` and carry no cookies: close them when required. */
+  override onWebTransportSession(session: WebTransportSession): Promise<unknown> {
+    if (this.#settings.required) {
+      debug("closing a WebTransport session: it carries no cookie and a session is required");
+      session.close();
+      return Promise.resolve();
+    }
+    return super.onWebTransportSession(session);
+  }
+
+  async #finishHandshake(req: EngineRequest, fn: VerifyCallback): Promise<void> {
+    let outcome: ResolvedSession<S> | SessionError;
+    try {
+      outcome = await this.#resolve(req);
+    } catch (error) {
+      outcome = asSessionError(error, "STORE_ERROR", "session lookup failed: see error.cause");
+    }
+    if (clientLeft(req)) {
+      debug("handshake dropped: the client left while its session was being resolved");
+      return;
+    }
+    if (this.#closing) {
+      fn(Server.errors.FORBIDDEN, { name: "SERVER_CLOSING", message: "the server is closing" });
+      return;
+    }
+    if (outcome instanceof SessionError) {
+      debug("handshake without session: %s: %s", outcome.code, outcome.message);
+      this.emit("session_error", outcome, req);
+      if (this.#settings.required) {
+        fn(Server.errors.FORBIDDEN, { name: outcome.code, message: outcome.message });
+      } else {
+        fn();
+      }
+      return;
+    }
+    (req as ResolvableRequest)[kResolved] = outcome;
+    fn();
+  }
+
+  async #resolve(req: EngineRequest): Promise<ResolvedSession<S>> {
+    let sessionId: string | undefined;
+    try {
+      sessionId = this.sessionIdFrom(req);
+    } catch (error) {
+      throw asSessionError(error, "BAD_SIGNATURE", "sessionIdFrom() threw: see error.cause");
+    }
+    if (sessionId === undefined) throw this.#noCookie(req);
+    const stored = await this.#loader.load(sessionId);
+    let record: SessionRecord;
+    try {
+      // Each socket gets its own copy: concurrent handshakes share one read, never one object.
+      record = structuredClone(stored);
+    } catch (error) {
+      throw new SessionError("STORE_ERROR", "the stored session cannot be copied", {
+        cause: error,
+      });
+    }
+    try {
+      const session = await this.hydrate(record, sessionId, req);
+      debug("session %s resolved", redactId(sessionId));
+      return { sessionId, record, session };
+    } catch (error) {
+      throw asSessionError(
+        error,
+        "HYDRATE_FAILED",
+        `hydrate() failed for session ${redactId(sessionId)}: see error.cause`,
+      );
+    }
+  }
+
+  #noCookie(req: IncomingMessage): SessionError {
+    const { name } = this.#settings;
+    if (debug.enabled) {
+      const sent = cookieNames(req.headers.cookie);
+      debug(
+        "no cookie '%s' in the handshake; cookies sent: %s",
+        name,
+        sent.length > 0 ? sent.join(", ") : "none (cross-origin client without withCredentials?)",
+      );
+    }
+    return new SessionError("NO_COOKIE", `no cookie '${name}' in the handshake request`);
+  }
+
+  #onConnection(conn: Socket): void {
+    const req = conn.request as (EngineRequest & ResolvableRequest) | null;
+    const resolved = req?.[kResolved] as ResolvedSession<S> | undefined;
+    if (req === null || resolved === undefined) return;
+    req[kResolved] = undefined;
+    const socket = new SessionSocket<S>(conn, resolved.sessionId, resolved.session);
+    this.#wrappers.set(conn, socket);
+    this.#registry.add(socket);
+    this.emit("session", socket, resolved.session);
+    socket.emit("session", resolved.session);
+  }
+}
+
+/**
+ * Builds a {@link SessionServer} attached to `httpServer`: the drop-in for `eio.attach`.
+ *
+ * @example
+ * const server = attach<AppSession>(httpServer, { store, secret });
+ */
+export function attach<S = SessionRecord>(
+  httpServer: HttpServer,
+  options: SessionServerOptions,
+): SessionServer<S> {
+  return new SessionServer<S>(httpServer, options);
+}

@@ -1,0 +1,187 @@
+import { SessionError, redactId } from "./errors";
+
+/**
+ * The stored form of a session, as express-session keeps it: at least a `cookie` with its expiry.
+ * Structural and without an index signature, so express-session's `SessionData` is assignable.
+ */
+export interface SessionRecord {
+  /** express-session's cookie settings; `expires` is a string after a JSON round trip. */
+  cookie: { originalMaxAge?: number | null; expires?: Date | string | null };
+}
+
+/** The callback every express-session store calls. */
+export type StoreCallback<T = void> = (error?: unknown, value?: T) => void;
+
+/**
+ * Any express-session compatible store: express-session's `Store` and `MemoryStore`,
+ * connect-redis's `RedisStore`, and the many others. Only `get` is required; a store may call the
+ * callback, return a promise, or both (once-only logic settles on the first answer).
+ */
+export interface SessionStore {
+  /** Reads a session; `null`, `undefined` or an error with `code === "ENOENT"` mean "not found". */
+  get(sid: string, callback: StoreCallback<SessionRecord | null>): unknown;
+  /** Writes a session. */
+  set?(sid: string, session: SessionRecord, callback?: StoreCallback): unknown;
+  /** Refreshes a session's expiry without changing it. */
+  touch?(sid: string, session: SessionRecord, callback?: StoreCallback): unknown;
+  /** Deletes a session. */
+  destroy?(sid: string, callback?: StoreCallback): unknown;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+function isNotFoundError(error: unknown): boolean {
+  return (
+    typeof error === "object" && error !== null && (error as { code?: unknown }).code === "ENOENT"
+  );
+}
+
+function isExpired(record: SessionRecord): boolean {
+  const expires = record.cookie.expires;
+  if (expires === undefined || expires === null) return false;
+  const time = new Date(expires).getTime();
+  return !Number.isNaN(time) && time <= Date.now();
+}
+
+/**
+ * Calls one store method that takes a trailing callback, whatever style the store answers in, and
+ * settles exactly once: on the first callback or promise outcome, a synchronous throw, or the
+ * timeout. Late and repeated answers are ignored; a rejected promise never goes unhandled.
+ *
+ * With `declaresCallback`, a promise that resolves with `undefined` is not taken as the answer:
+ * such stores often resolve first and call back later.
+ */
+export function callStore<T>(
+  invoke: (callback: StoreCallback<T>) => unknown,
+  declaresCallback: boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settle(new SessionError("TIMEOUT", `${what} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    function settle(error: unknown, value?: T): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error === undefined || error === null) resolve(value);
+      else reject(error instanceof SessionError ? error : storeError(what, error));
+    }
+    const callback: StoreCallback<T> = (error, value) => {
+      settle(error, value);
+    };
+    let returned: unknown;
+    try {
+      returned = invoke(callback);
+    } catch (error) {
+      settle(error ?? new Error("store threw a nullish value"));
+      return;
+    }
+    if (isThenable(returned)) {
+      returned.then(
+        (value) => {
+          if (value !== undefined || !declaresCallback) settle(undefined, value as T);
+        },
+        (error: unknown) => {
+          settle(error ?? new Error("store rejected with a nullish value"));
+        },
+      );
+    }
+  });
+}
+
+function storeError(what: string, cause: unknown): SessionError {
+  return isNotFoundError(cause)
+    ? new SessionError("NOT_FOUND", `${what}: not found`, { cause })
+    : new SessionError("STORE_ERROR", `${what} failed: see error.cause`, { cause });
+}
+
+/**
+ * Reads a session record from the store with `lookupTimeout`, turning every "no session" answer
+ * into a `SessionError`. Does not coalesce; see {@link SessionLoader}.
+ */
+export async function readRecord(
+  store: SessionStore,
+  sessionId: string,
+  timeoutMs: number,
+): Promise<SessionRecord> {
+  const what = `store.get for session ${redactId(sessionId)}`;
+  let record: unknown;
+  try {
+    record = await callStore<unknown>(
+      (callback) => store.get(sessionId, callback),
+      store.get.length >= 2,
+      timeoutMs,
+      what,
+    );
+  } catch (error) {
+    if (error instanceof SessionError && error.code === "NOT_FOUND") {
+      throw notFound(sessionId);
+    }
+    throw error;
+  }
+  if (record === undefined || record === null) throw notFound(sessionId);
+  if (
+    typeof record !== "object" ||
+    typeof (record as { cookie?: unknown }).cookie !== "object" ||
+    (record as { cookie?: unknown }).cookie === null
+  ) {
+    throw new SessionError(
+      "STORE_ERROR",
+      `${what} returned something that is not an express-session record (no 'cookie' object)`,
+    );
+  }
+  if (isExpired(record as SessionRecord)) {
+    throw new SessionError("NOT_FOUND", `session ${redactId(sessionId)} has expired`);
+  }
+  return record as SessionRecord;
+}
+
+function notFound(sessionId: string): SessionError {
+  return new SessionError(
+    "NOT_FOUND",
+    `session ${redactId(sessionId)} is not in the store (expired, destroyed, or the HTTP app uses another store)`,
+  );
+}
+
+/**
+ * Coalesces concurrent reads of one session id into a single store call: many tabs or a reconnect
+ * storm cost one read. The entry lives only while the read is in flight.
+ */
+export class SessionLoader {
+  readonly #store: SessionStore;
+  readonly #timeoutMs: number;
+  readonly #inFlight = new Map<string, Promise<SessionRecord>>();
+
+  constructor(store: SessionStore, timeoutMs: number) {
+    this.#store = store;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** How many reads are in flight (for leak checks). */
+  get pending(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Reads `sessionId`, sharing a read already in flight. Callers must copy before mutating. */
+  load(sessionId: string): Promise<SessionRecord> {
+    let read = this.#inFlight.get(sessionId);
+    if (read === undefined) {
+      read = readRecord(this.#store, sessionId, this.#timeoutMs);
+      this.#inFlight.set(sessionId, read);
+      const forget = (): void => {
+        this.#inFlight.delete(sessionId);
+      };
+      read.then(forget, forget);
+    }
+    return read;
+  }
+}
