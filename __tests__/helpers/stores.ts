@@ -38,7 +38,7 @@ export function readMemory(
 ): Promise<SessionRecord | null | undefined> {
   return new Promise((resolve, reject) => {
     memory.get(sid, (error: unknown, record) => {
-      if (error) reject(error instanceof Error ? error : new Error(String(error)));
+      if (error) reject(error instanceof Error ? error : new Error("store failed"));
       else resolve(record);
     });
   });
