@@ -3,7 +3,7 @@ import eslint from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "coverage/", "node_modules/", "docs/api/", "examples/public/"] },
+  { ignores: ["dist/", "coverage/", "node_modules/", "docs/api/", "examples/public/", "scripts/consumer/"] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -5,6 +5,7 @@ const config: Config = {
   roots: ["<rootDir>/__tests__"],
   testMatch: ["**/*.test.ts"],
   transform: {
+    // tsconfig.json leaves isolatedModules off: ts-jest then type-checks each suite.
     "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
   },
   collectCoverage: true,

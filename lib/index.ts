@@ -4,9 +4,16 @@ export type {
   EngineHeaders,
   EnginePacket,
   SessionServerEvents,
+  SessionServerStats,
 } from "./session-server";
 export { SessionSocket } from "./session-socket";
-export type { SendOptions, SessionSocketEvents, TransportName } from "./session-socket";
+export type {
+  SendOptions,
+  SessionEndReason,
+  SessionSocketEvents,
+  TransportName,
+} from "./session-socket";
+export type { SessionCookieOptions } from "./session-cookie";
 export { SessionError } from "./errors";
 export type { SessionErrorCode } from "./errors";
 export type { SessionServerOptions } from "./options";

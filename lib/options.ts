@@ -1,11 +1,12 @@
 import type { AttachOptions, ServerOptions } from "engine.io";
+import type { SessionCookieOptions } from "./session-cookie";
 import type { SessionStore } from "./store";
 
 /**
  * Options of {@link SessionServer}: every engine.io `ServerOptions` and `AttachOptions`, plus the
  * session settings below. Use the same `store`, `secret` and `name` as your express-session.
  */
-export interface SessionServerOptions extends ServerOptions, AttachOptions {
+export interface SessionServerOptions extends Omit<ServerOptions, "cookie">, AttachOptions {
   /** The express-session store your HTTP app uses (any compatible store). */
   store: SessionStore;
   /**
@@ -29,6 +30,37 @@ export interface SessionServerOptions extends ServerOptions, AttachOptions {
    * @default 5000
    */
   lookupTimeout?: number;
+  /**
+   * While a session has an open socket here, extend its life in the store (`store.touch`) every
+   * this many milliseconds, once per session (not per socket). `false`: never.
+   * @default false
+   */
+  touchInterval?: number | false;
+  /**
+   * Every this many milliseconds, re-read each connected session once: gone or expired → its
+   * sockets end (`"expired"`); changed (by HTTP) → `session_update`. `false`: never.
+   * @default false
+   */
+  revalidateInterval?: number | false;
+  /**
+   * Give a handshake without a usable session (no cookie, bad signature, not in store) a new one:
+   * saved to the store, with a signed `Set-Cookie` on the handshake response. For socket-first
+   * clients that never loaded an HTTP page.
+   * @default false
+   */
+  create?: boolean;
+  /**
+   * The cookie of sessions made by `create`: express-session's cookie options and defaults.
+   * @default { path: "/", httpOnly: true }
+   */
+  sessionCookie?: SessionCookieOptions;
+  /**
+   * engine.io's own `io` cookie (for sticky sessions): `true` or options with a `name`. With
+   * `create: true` and no `sessionCookie`, an object without `name` is read as `sessionCookie`
+   * instead (and not given to engine.io).
+   * @default false
+   */
+  cookie?: ServerOptions["cookie"] | SessionCookieOptions;
 }
 
 /** The session settings after validation, defaults filled in. */
@@ -38,6 +70,10 @@ export interface SessionSettings {
   readonly name: string;
   readonly required: boolean;
   readonly lookupTimeout: number;
+  readonly touchInterval: number | false;
+  readonly revalidateInterval: number | false;
+  readonly create: boolean;
+  readonly cookie: SessionCookieOptions;
 }
 
 /** Node's timers fire at once beyond this. */
@@ -69,7 +105,7 @@ export function sessionSettings(options: unknown): SessionSettings {
   if (typeof options !== "object" || options === null) {
     fail("options are required: pass { store, secret } with your express-session store and secret");
   }
-  const { store, secret, name, required, lookupTimeout } = options as Partial<
+  const { store, secret, name, required, lookupTimeout, create } = options as Partial<
     Record<keyof SessionServerOptions, unknown>
   >;
   if (store === undefined || store === null) {
@@ -103,12 +139,17 @@ export function sessionSettings(options: unknown): SessionSettings {
     lookupTimeout !== undefined &&
     (typeof lookupTimeout !== "number" ||
       !Number.isFinite(lookupTimeout) ||
-      lookupTimeout <= 0 ||
+      lookupTimeout < 1 ||
       lookupTimeout > MAX_TIMER_MS)
   ) {
     fail(
       `\`lookupTimeout\` must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describe(lookupTimeout)}`,
     );
+  }
+  const touchInterval = interval(options, "touchInterval");
+  const revalidateInterval = interval(options, "revalidateInterval");
+  if (create !== undefined && typeof create !== "boolean") {
+    fail(`\`create\` must be true or false, got ${describe(create)}`);
   }
   return {
     store: store as SessionStore,
@@ -116,11 +157,89 @@ export function sessionSettings(options: unknown): SessionSettings {
     name: name ?? "connect.sid",
     required: required ?? true,
     lookupTimeout: lookupTimeout ?? 5000,
+    touchInterval,
+    revalidateInterval,
+    create: create ?? false,
+    cookie: cookieOptions(
+      sessionCookieOf(options as SessionServerOptions),
+      (options as SessionServerOptions).sessionCookie === undefined ? "cookie" : "sessionCookie",
+    ),
   };
+}
+
+function isTimerMs(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 1 && value <= MAX_TIMER_MS;
+}
+
+function interval(options: object, key: "touchInterval" | "revalidateInterval"): number | false {
+  const value = (options as Record<string, unknown>)[key];
+  if (value === undefined || value === false) return false;
+  if (!isTimerMs(value)) {
+    fail(
+      `\`${key}\` must be false or a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+const SAME_SITE = [true, false, "lax", "strict", "none"];
+
+/** `sessionCookie`, or the issue-era spelling: `cookie` without `name` when `create` is on. */
+function sessionCookieOf(options: SessionServerOptions): unknown {
+  if (options.sessionCookie !== undefined || options.create !== true) return options.sessionCookie;
+  const cookie: unknown = options.cookie; // unchecked input: null included
+  return typeof cookie === "object" && cookie !== null && !("name" in cookie) ? cookie : undefined;
+}
+
+function cookieOptions(cookie: unknown, option: string): SessionCookieOptions {
+  if (cookie === undefined) return {};
+  if (typeof cookie !== "object" || cookie === null) {
+    fail(
+      `\`${option}\` must be an object of express-session cookie options, got ${describe(cookie)}`,
+    );
+  }
+  const { path, httpOnly, secure, sameSite, maxAge, domain } = cookie as Record<string, unknown>;
+  for (const [key, value] of Object.entries({ path, domain })) {
+    if (value !== undefined && (typeof value !== "string" || value === "")) {
+      fail(`\`${option}.${key}\` must be a non-empty string, got ${describe(value)}`);
+    }
+  }
+  for (const [key, value] of Object.entries({ httpOnly, secure })) {
+    if (value !== undefined && typeof value !== "boolean") {
+      fail(`\`${option}.${key}\` must be true or false, got ${describe(value)}`);
+    }
+  }
+  if (sameSite !== undefined && !SAME_SITE.includes(sameSite as string)) {
+    fail(
+      `\`${option}.sameSite\` must be true, false, "lax", "strict" or "none", got ${describe(sameSite)}`,
+    );
+  }
+  if (
+    maxAge !== undefined &&
+    !(typeof maxAge === "number" && Number.isFinite(maxAge) && maxAge > 0)
+  ) {
+    fail(`\`${option}.maxAge\` must be a positive number of milliseconds, got ${describe(maxAge)}`);
+  }
+  return { ...(cookie as SessionCookieOptions) };
 }
 
 /** The options engine.io should see: everything but the session settings (and so no secret). */
 export function engineOptions(options: SessionServerOptions): ServerOptions & AttachOptions {
-  const { store, secret, name, required, lookupTimeout, ...engine } = options;
-  return engine;
+  const {
+    store,
+    secret,
+    name,
+    required,
+    lookupTimeout,
+    touchInterval,
+    revalidateInterval,
+    create,
+    sessionCookie,
+    cookie,
+    ...engine
+  } = options;
+  const sessionCookieIsOurs = sessionCookie === undefined && sessionCookieOf(options) !== undefined;
+  return sessionCookieIsOurs || cookie === undefined
+    ? engine
+    : { ...engine, cookie: cookie as ServerOptions["cookie"] };
 }

@@ -20,8 +20,10 @@ export function sessionIdFromCookie(
 ): string | undefined {
   // Cheap test first: most non-session requests never pay for a parse.
   if (header === undefined || !header.includes(name)) return undefined;
-  const value = parseCookie(header)[name];
-  if (value === undefined) return undefined;
+  let value = parseCookie(header)[name];
+  if (value === undefined || value === "") return undefined;
+  // RFC 6265 allows a quoted value; express-session's parser strips the quotes, so do we.
+  if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
   if (!value.startsWith(SIGNED_PREFIX)) {
     throw new SessionError(
       "BAD_SIGNATURE",

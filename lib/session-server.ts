@@ -9,8 +9,9 @@ import {
   type SessionSettings,
 } from "./options";
 import { cookieNames, sessionIdFromCookie } from "./session-id";
+import { newSession } from "./session-cookie";
 import { SessionRegistry } from "./session-registry";
-import { SessionSocket, type ResolvedSession } from "./session-socket";
+import { SessionSocket, type ResolvedSession, type SessionEndReason } from "./session-socket";
 import { SessionLoader, type SessionRecord } from "./store";
 
 const debug = createDebug("engine.io-session");
@@ -36,6 +37,20 @@ export interface ConnectionError {
   message: string;
   /** For a refused session: `{ name: SessionErrorCode, message }`. */
   context?: { name?: SessionErrorCode | (string & {}); message?: string; [key: string]: unknown };
+}
+
+/** A snapshot of what a {@link SessionServer} holds in memory. */
+export interface SessionServerStats {
+  /** Sessions with at least one open socket here. */
+  sessions: number;
+  /** Open sockets with a session here. */
+  sockets: number;
+  /** Handshake store reads in flight (shared between concurrent handshakes of one session). */
+  pendingLookups: number;
+  /** Per-session update locks held or queued. */
+  locks: number;
+  /** Running touch and revalidation timers (0, 1 or 2). */
+  timers: number;
 }
 
 /** Response headers as engine.io hands them to `initial_headers` and `headers` listeners. */
@@ -67,6 +82,8 @@ export interface SessionServerEvents<S> {
   flush: (socket: Socket, buffer: EnginePacket[]) => void;
   /** engine.io: a socket's write buffer was drained. */
   drain: (socket: Socket) => void;
+  /** A session's sockets here were ended (once per end), after each got its `session_end`. */
+  session_end: (sessionId: string, reason: SessionEndReason) => void;
 }
 
 type Events<S> = SessionServerEvents<S>;
@@ -97,6 +114,13 @@ function isHttpServer(value: unknown): value is HttpServer {
     typeof (value as { on?: unknown }).on === "function"
   );
 }
+
+/** The failures that `create: true` answers with a new session (a broken store is not one). */
+const CREATABLE: ReadonlySet<SessionErrorCode> = new Set([
+  "NO_COOKIE",
+  "BAD_SIGNATURE",
+  "NOT_FOUND",
+]);
 
 function asSessionError(error: unknown, code: SessionErrorCode, message: string): SessionError {
   return error instanceof SessionError ? error : new SessionError(code, message, { cause: error });
@@ -130,7 +154,7 @@ function clientLeft(req: IncomingMessage): boolean {
 export class SessionServer<S = SessionRecord> extends Server {
   readonly #settings: SessionSettings;
   readonly #loader: SessionLoader;
-  readonly #registry = new SessionRegistry<S>();
+  readonly #registry: SessionRegistry<S>;
   readonly #wrappers = new WeakMap<Socket, SessionSocket<S>>();
   #closing = false;
 
@@ -149,10 +173,21 @@ export class SessionServer<S = SessionRecord> extends Server {
     super(engineOpts);
     this.#settings = settings;
     this.#loader = new SessionLoader(settings.store, settings.lookupTimeout);
+    this.#registry = new SessionRegistry<S>({
+      ...settings,
+      hydrate: (record, sessionId, req) => this.hydrate(record, sessionId, req),
+      onEnd: (sessionId, reason) => this.emit("session_end", sessionId, reason),
+      onError: (error, req) => this.emit("session_error", error, req),
+    });
     // Registered first, so the session event precedes every listener the app adds.
     this.prependListener("connection", (conn) => {
       this.#onConnection(conn);
     });
+    if (settings.create) {
+      this.prependListener("initial_headers", (headers, req) => {
+        appendSetCookie(headers, req as EngineRequest & ResolvableRequest);
+      });
+    }
     if (httpServer !== undefined) this.attach(httpServer, engineOpts);
   }
 
@@ -169,9 +204,51 @@ export class SessionServer<S = SessionRecord> extends Server {
     return this.#loader.pending;
   }
 
-  /** Stops accepting handshakes, then closes every socket (engine.io's `close`). */
+  /** What this server holds in memory now: for metrics, and for leak checks in tests. */
+  get stats(): SessionServerStats {
+    return {
+      sessions: this.#registry.size,
+      sockets: this.#registry.sockets,
+      pendingLookups: this.#loader.pending,
+      locks: this.#registry.locks,
+      timers: this.#registry.timers,
+    };
+  }
+
+  /** The open sockets of a session in this process. */
+  socketsOf(sessionId: string): SessionSocket<S>[] {
+    return this.#registry.socketsOf(sessionId);
+  }
+
+  /**
+   * Ends a session's sockets here: each emits `session_end` with `reason`, then closes; the server
+   * emits `session_end` once. The store keeps the session.
+   *
+   * @returns how many sockets were closed
+   */
+  closeSession(sessionId: string, reason: SessionEndReason = "closed"): number {
+    return this.#registry.closeSession(sessionId, reason);
+  }
+
+  /**
+   * Logout everywhere: deletes the session from the store (`store.destroy`), then ends its sockets
+   * with reason `"destroyed"`. Call it from your HTTP logout route.
+   *
+   * @returns how many sockets were closed
+   * @example
+   * app.post("/logout", async (req, res) => {
+   *   await server.destroySession(req.sessionID);
+   *   res.clearCookie("connect.sid").redirect("/");
+   * });
+   */
+  destroySession(sessionId: string): Promise<number> {
+    return this.#registry.destroySession(sessionId);
+  }
+
+  /** Stops accepting handshakes and every timer, then closes every socket (engine.io's `close`). */
   override close(): this {
     this.#closing = true;
+    this.#registry.close();
     return super.close();
   }
 
@@ -234,6 +311,8 @@ export class SessionServer<S = SessionRecord> extends Server {
     }
     if (clientLeft(req)) {
       debug("handshake dropped: the client left while its session was being resolved");
+      // A half-closed connection stays open on our side until destroyed (websocket upgrades).
+      req.socket.destroy();
       return;
     }
     if (this.#closing) {
@@ -255,6 +334,43 @@ export class SessionServer<S = SessionRecord> extends Server {
   }
 
   async #resolve(req: EngineRequest): Promise<ResolvedSession<S>> {
+    try {
+      return await this.#resolveExisting(req);
+    } catch (error) {
+      if (
+        !this.#settings.create ||
+        !(error instanceof SessionError) ||
+        !CREATABLE.has(error.code)
+      ) {
+        throw error;
+      }
+      debug("no usable session (%s): creating one", error.code);
+      return this.#create(req);
+    }
+  }
+
+  async #create(req: EngineRequest): Promise<ResolvedSession<S>> {
+    const { name, secrets, cookie } = this.#settings;
+    const fresh = newSession(name, secrets[0] ?? "", cookie);
+    await this.#registry.write(fresh.sessionId, fresh.record);
+    const record = structuredClone(fresh.record);
+    const session = await this.#hydrate(record, fresh.sessionId, req);
+    return { ...fresh, record, session, created: true };
+  }
+
+  async #hydrate(record: SessionRecord, sessionId: string, req: EngineRequest): Promise<S> {
+    try {
+      return await this.hydrate(record, sessionId, req);
+    } catch (error) {
+      throw asSessionError(
+        error,
+        "HYDRATE_FAILED",
+        `hydrate() failed for session ${redactId(sessionId)}: see error.cause`,
+      );
+    }
+  }
+
+  async #resolveExisting(req: EngineRequest): Promise<ResolvedSession<S>> {
     let sessionId: string | undefined;
     try {
       sessionId = this.sessionIdFrom(req);
@@ -272,20 +388,15 @@ export class SessionServer<S = SessionRecord> extends Server {
         cause: error,
       });
     }
-    try {
-      const session = await this.hydrate(record, sessionId, req);
-      debug("session %s resolved", redactId(sessionId));
-      return { sessionId, record, session };
-    } catch (error) {
-      throw asSessionError(
-        error,
-        "HYDRATE_FAILED",
-        `hydrate() failed for session ${redactId(sessionId)}: see error.cause`,
-      );
-    }
+    const session = await this.#hydrate(record, sessionId, req);
+    debug("session %s resolved", redactId(sessionId));
+    return { sessionId, record, session, created: false };
   }
 
   #noCookie(req: IncomingMessage): SessionError {
+    if (this.sessionIdFrom !== SessionServer.prototype.sessionIdFrom) {
+      return new SessionError("NO_COOKIE", "sessionIdFrom() found no session id in the request");
+    }
     const { name } = this.#settings;
     if (debug.enabled) {
       const sent = cookieNames(req.headers.cookie);
@@ -303,11 +414,39 @@ export class SessionServer<S = SessionRecord> extends Server {
     const resolved = req?.[kResolved] as ResolvedSession<S> | undefined;
     if (req === null || resolved === undefined) return;
     req[kResolved] = undefined;
-    const socket = new SessionSocket<S>(conn, resolved.sessionId, resolved.session);
+    const socket = new SessionSocket<S>(conn, resolved, {
+      read: (sessionId) => this.#registry.read(sessionId),
+      write: (sessionId, record) => this.#registry.write(sessionId, record),
+      touch: (sessionId, record) => this.#registry.touch(sessionId, record),
+      update: (sessionId, mutate) => this.#registry.update(sessionId, mutate),
+      hydrate: (record, sessionId, request) => this.hydrate(record, sessionId, request),
+      destroySession: (sessionId) => this.destroySession(sessionId),
+    });
     this.#wrappers.set(conn, socket);
     this.#registry.add(socket);
     this.emit("session", socket, resolved.session);
     socket.emit("session", resolved.session);
+  }
+}
+
+/**
+ * Adds the Set-Cookie of a session created at this handshake to the first response, after any other
+ * (engine.io's own `io` cookie included).
+ */
+function appendSetCookie(headers: EngineHeaders, req: EngineRequest & ResolvableRequest): void {
+  const setCookie = req[kResolved]?.setCookie;
+  if (setCookie === undefined) return;
+  const existing = headers["Set-Cookie"];
+  if (existing === undefined) {
+    headers["Set-Cookie"] = [setCookie];
+  } else if (req._query.transport === "websocket") {
+    // ws writes each key as one header line, joining arrays with commas: use a second key instead.
+    headers["set-cookie"] = setCookie;
+  } else {
+    headers["Set-Cookie"] = [
+      ...(Array.isArray(existing) ? existing : [String(existing)]),
+      setCookie,
+    ];
   }
 }
 

@@ -1,7 +1,14 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "engine.io";
+import { SessionError } from "./errors";
 import { TypedEmitter } from "tiny-typed-emitter";
 import type { SessionRecord } from "./store";
+
+/**
+ * Why a session's sockets were ended: `"destroyed"` (`destroySession`, logout), `"expired"`
+ * (revalidation found it gone or expired), `"closed"` (`closeSession`; the store keeps it).
+ */
+export type SessionEndReason = "destroyed" | "expired" | "closed";
 
 /** The events of a {@link SessionSocket}. */
 export interface SessionSocketEvents<S> {
@@ -11,6 +18,26 @@ export interface SessionSocketEvents<S> {
   message: (data: string | Buffer) => void;
   /** The socket closed; `reason` is engine.io's (e.g. "transport close"). */
   close: (reason: string, description?: Error) => void;
+  /** The session value was replaced (by `updateSession` on any socket of it, or revalidation). */
+  session_update: (session: S) => void;
+  /** The session ended; the socket closes right after. */
+  session_end: (reason: SessionEndReason) => void;
+}
+
+/**
+ * @internal What a socket needs from its server's live-session machinery: the narrow interface that
+ * keeps sockets from importing the server.
+ */
+export interface SessionHost<S> {
+  read(sessionId: string): Promise<SessionRecord>;
+  write(sessionId: string, record: SessionRecord): Promise<void>;
+  touch(sessionId: string, record: SessionRecord): Promise<void>;
+  update(
+    sessionId: string,
+    mutate: (record: SessionRecord) => void | Promise<void>,
+  ): Promise<SessionRecord>;
+  hydrate(record: SessionRecord, sessionId: string, req: IncomingMessage): S | Promise<S>;
+  destroySession(sessionId: string): Promise<number>;
 }
 
 /** engine.io's transport names. */
@@ -41,14 +68,25 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
   readonly sessionId: string;
   /** The app's session value: what `hydrate()` made of this socket's private copy of the record. */
   session: S;
+  /**
+   * The stored form this socket holds: its private copy. With the default `hydrate()`,
+   * `session === record`. `saveSession()` writes it.
+   */
+  record: SessionRecord;
+  /** Whether the session was created by this handshake (option `create`), not by the HTTP app. */
+  readonly created: boolean;
+  readonly #host: SessionHost<S>;
 
   /** @internal Built by SessionServer only. */
-  constructor(conn: Socket, sessionId: string, session: S) {
+  constructor(conn: Socket, resolved: ResolvedSession<S>, host: SessionHost<S>) {
     super();
     this.conn = conn;
     this.id = (conn as unknown as { id: string }).id;
-    this.sessionId = sessionId;
-    this.session = session;
+    this.sessionId = resolved.sessionId;
+    this.session = resolved.session;
+    this.record = resolved.record;
+    this.created = resolved.created;
+    this.#host = host;
     conn.on("message", (data: string | Buffer) => this.emit("message", data));
     conn.once("close", (reason: string, description?: Error) => {
       this.emit("close", reason, description);
@@ -81,6 +119,76 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
     this.conn.close();
     return this;
   }
+
+  /**
+   * Writes this socket's `record` to the store (`store.set`). Changes made over the socket are then
+   * what the next HTTP request sees. Use `updateSession` when other sockets or HTTP may write too.
+   */
+  saveSession(): Promise<void> {
+    return this.#host.write(this.sessionId, this.record);
+  }
+
+  /**
+   * Reads the record afresh from the store (never a cached or shared copy), hydrates it, and replaces
+   * `record` and `session`. Rejects with a `SessionError` (`NOT_FOUND`, `STORE_ERROR`, `TIMEOUT`,
+   * `HYDRATE_FAILED`) and keeps the old values when it cannot.
+   */
+  async reloadSession(): Promise<S> {
+    const record = await this.#host.read(this.sessionId);
+    let session: S;
+    try {
+      session = await this.#host.hydrate(record, this.sessionId, this.request);
+    } catch (error) {
+      throw error instanceof SessionError
+        ? error
+        : new SessionError("HYDRATE_FAILED", "hydrate() failed on reload", { cause: error });
+    }
+    this.replaceSession(record, session);
+    return session;
+  }
+
+  /**
+   * Extends the session's life in the store (`store.touch`, or a careful `set` of the cookie alone
+   * where the store has no touch). The browser's cookie keeps its own expiry: see docs/session-lifetime.md.
+   */
+  touchSession(): Promise<void> {
+    return this.#host.touch(this.sessionId, this.record);
+  }
+
+  /**
+   * Read-modify-write of the stored session, serialized per session id in this process, so
+   * concurrent updates from many sockets of one session never lose one: a fresh read, `mutate`, a
+   * write, then every local socket of the session gets the new value and `session_update`.
+   *
+   * @returns this socket's new session value
+   * @example
+   * socket.on("message", async () => {
+   *   await socket.updateSession((record) => {
+   *     const data = record as AppSession;
+   *     data.counter = (data.counter ?? 0) + 1;
+   *   });
+   * });
+   */
+  async updateSession(mutate: (record: SessionRecord) => void | Promise<void>): Promise<S> {
+    await this.#host.update(this.sessionId, mutate);
+    return this.session;
+  }
+
+  /**
+   * Deletes the session from the store and ends all its sockets (this one included), like
+   * `server.destroySession(socket.sessionId)`: logout everywhere.
+   *
+   * @returns how many sockets were closed
+   */
+  destroySession(): Promise<number> {
+    return this.#host.destroySession(this.sessionId);
+  }
+
+  /** @internal Replaces the session value and its record (on reload, update, revalidation). */
+  replaceSession(record: SessionRecord, session: S): void {
+    this.record = record;
+    this.session = session;
+  }
 }
 
 /** @internal What the server needs to keep about a socket between handshake and `connection`. */
@@ -88,4 +196,7 @@ export interface ResolvedSession<S> {
   readonly sessionId: string;
   readonly record: SessionRecord;
   readonly session: S;
+  readonly created: boolean;
+  /** The Set-Cookie of a session created at this handshake. */
+  readonly setCookie?: string;
 }

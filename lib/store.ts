@@ -72,7 +72,8 @@ export function callStore<T>(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (error === undefined || error === null) resolve(value);
+      // Any falsy error means success, as express-session reads it.
+      if (!error) resolve(value);
       else reject(error instanceof SessionError ? error : storeError(what, error));
     }
     const callback: StoreCallback<T> = (error, value) => {

@@ -1,0 +1,775 @@
+import http from "node:http";
+import { Server } from "engine.io";
+import session from "express-session";
+import { SessionServer, type SessionServerOptions } from "../lib";
+import { engineOptions, sessionSettings } from "../lib/options";
+import { startApp } from "./helpers/app";
+
+const MAX = 2 ** 31 - 1;
+
+/** Builds a SessionServer from options of any shape; closes it if it was built. */
+function construct(options: unknown): void {
+  const server = new SessionServer(options as SessionServerOptions);
+  server.close();
+}
+
+/** The message of the TypeError `fn` throws; fails the test if it does not throw one. */
+function typeErrorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    return (error as TypeError).message;
+  }
+  throw new Error("expected a TypeError, nothing was thrown");
+}
+
+/** What the SessionServer constructor throws for `options` (and what `sessionSettings` throws). */
+function rejection(options: unknown): string {
+  const message = typeErrorOf(() => {
+    construct(options);
+  });
+  expect(typeErrorOf(() => sessionSettings(options))).toBe(message);
+  return message;
+}
+
+const store = new session.MemoryStore();
+const valid = { store, secret: "keyboard cat" };
+
+const timeoutMessage = (got: string): string =>
+  `engine.io-session: \`lookupTimeout\` must be a number of milliseconds from 1 to ${MAX}, got ${got}`;
+
+describe("SessionServer", () => {
+  describe("#ctor", () => {
+    describe("validation", () => {
+      it("throws an error if no option object is passed", () => {
+        expect(rejection(undefined)).toBe(
+          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
+        );
+      });
+
+      it("throws an error if the options are null", () => {
+        expect(rejection(null)).toBe(
+          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
+        );
+      });
+
+      it("throws an error if the options are not an object", () => {
+        expect(rejection("keyboard cat")).toBe(
+          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
+        );
+      });
+
+      it("throws an error if an HTTP server is passed without options", () => {
+        const httpServer = http.createServer();
+        const message = typeErrorOf(
+          () => new SessionServer(httpServer, undefined as unknown as SessionServerOptions),
+        );
+
+        expect(message).toBe(
+          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
+        );
+        expect(httpServer.listenerCount("request")).toBe(0);
+      });
+
+      it("throws an error if the store is missing", () => {
+        expect(rejection({ secret: "s" })).toBe(
+          "engine.io-session: `store` is required: pass the express-session store your HTTP app uses",
+        );
+      });
+
+      it("throws an error if the store is null", () => {
+        expect(rejection({ store: null, secret: "s" })).toBe(
+          "engine.io-session: `store` is required: pass the express-session store your HTTP app uses",
+        );
+      });
+
+      it("throws an error if the store has no get method", () => {
+        expect(rejection({ store: { set() {} }, secret: "s" })).toBe(
+          "engine.io-session: `store` must be an express-session store with a get(sid, callback) method",
+        );
+      });
+
+      it("throws an error if the store's get is not a function", () => {
+        expect(rejection({ store: { get: "yes" }, secret: "s" })).toBe(
+          "engine.io-session: `store` must be an express-session store with a get(sid, callback) method",
+        );
+      });
+
+      it("throws an error if the store is not an object", () => {
+        expect(rejection({ store: "memory", secret: "s" })).toBe(
+          "engine.io-session: `store` must be an express-session store with a get(sid, callback) method",
+        );
+      });
+
+      it("throws an error if the secret is missing", () => {
+        expect(rejection({ store })).toBe(
+          "engine.io-session: `secret` is required: pass the secret (or array of secrets) given to express-session",
+        );
+      });
+
+      it("throws an error if the secret is an empty array", () => {
+        expect(rejection({ store, secret: [] })).toBe(
+          "engine.io-session: `secret` is an empty array: pass at least one secret, the one express-session signs with",
+        );
+      });
+
+      it("throws an error if the secret is an empty string", () => {
+        expect(rejection({ store, secret: "" })).toBe(
+          'engine.io-session: `secret` must be a non-empty string, got ""',
+        );
+      });
+
+      it("throws an error if the secret is not a string", () => {
+        expect(rejection({ store, secret: 42 })).toBe(
+          "engine.io-session: `secret` must be a non-empty string, got 42",
+        );
+      });
+
+      it("throws an error if the secret is null", () => {
+        expect(rejection({ store, secret: null })).toBe(
+          "engine.io-session: `secret` must be a non-empty string, got null",
+        );
+      });
+
+      it("throws an error if the secret is a Buffer", () => {
+        expect(rejection({ store, secret: Buffer.from("s") })).toBe(
+          "engine.io-session: `secret` must be a non-empty string, got object",
+        );
+      });
+
+      it("throws an error naming the index of a non-string secret", () => {
+        expect(rejection({ store, secret: ["new", "old", 7] })).toBe(
+          "engine.io-session: `secret[2]` must be a non-empty string, got 7",
+        );
+      });
+
+      it("throws an error naming the index of an empty secret", () => {
+        expect(rejection({ store, secret: ["new", ""] })).toBe(
+          'engine.io-session: `secret[1]` must be a non-empty string, got ""',
+        );
+      });
+
+      it("throws an error naming the index of an undefined secret", () => {
+        expect(rejection({ store, secret: [undefined, "old"] })).toBe(
+          "engine.io-session: `secret[0]` must be a non-empty string, got undefined",
+        );
+      });
+
+      it("throws an error naming the index of a hole in the secret array", () => {
+        const secret: unknown[] = ["new"];
+        secret[2] = "older";
+
+        expect(rejection({ store, secret })).toBe(
+          "engine.io-session: `secret[1]` must be a non-empty string, got undefined",
+        );
+      });
+
+      it("throws an error for a nested secret array", () => {
+        expect(rejection({ store, secret: [["new"]] })).toBe(
+          "engine.io-session: `secret[0]` must be a non-empty string, got an array",
+        );
+      });
+
+      it("throws an error for a secret that is a boolean", () => {
+        expect(rejection({ store, secret: ["new", true] })).toBe(
+          "engine.io-session: `secret[1]` must be a non-empty string, got true",
+        );
+      });
+
+      it("throws an error if the name is not a string", () => {
+        expect(rejection({ ...valid, name: 42 })).toBe(
+          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got 42",
+        );
+      });
+
+      it("throws an error if the name is empty", () => {
+        expect(rejection({ ...valid, name: "" })).toBe(
+          'engine.io-session: `name` must be the non-empty cookie name express-session uses, got ""',
+        );
+      });
+
+      it("throws an error if the name is null", () => {
+        expect(rejection({ ...valid, name: null })).toBe(
+          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got null",
+        );
+      });
+
+      it("throws an error if the name is an array", () => {
+        expect(rejection({ ...valid, name: ["connect.sid"] })).toBe(
+          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got an array",
+        );
+      });
+
+      it("throws an error if the name is a function", () => {
+        expect(rejection({ ...valid, name: () => "connect.sid" })).toBe(
+          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got function",
+        );
+      });
+
+      it("throws an error if required is not a boolean", () => {
+        expect(rejection({ ...valid, required: "yes" })).toBe(
+          'engine.io-session: `required` must be true or false, got "yes"',
+        );
+      });
+
+      it("throws an error if required is a number", () => {
+        expect(rejection({ ...valid, required: 1 })).toBe(
+          "engine.io-session: `required` must be true or false, got 1",
+        );
+      });
+
+      it("throws an error if required is null", () => {
+        expect(rejection({ ...valid, required: null })).toBe(
+          "engine.io-session: `required` must be true or false, got null",
+        );
+      });
+
+      it("shortens a long string value in the message", () => {
+        expect(rejection({ ...valid, required: "this string is longer than twenty" })).toBe(
+          'engine.io-session: `required` must be true or false, got "…"',
+        );
+      });
+
+      it("quotes a string value of exactly twenty characters", () => {
+        expect(rejection({ ...valid, required: "12345678901234567890" })).toBe(
+          'engine.io-session: `required` must be true or false, got "12345678901234567890"',
+        );
+      });
+
+      it("throws an error if lookupTimeout is negative", () => {
+        expect(rejection({ ...valid, lookupTimeout: -1 })).toBe(timeoutMessage("-1"));
+      });
+
+      it("throws an error if lookupTimeout is 0", () => {
+        expect(rejection({ ...valid, lookupTimeout: 0 })).toBe(timeoutMessage("0"));
+      });
+
+      it("throws an error if lookupTimeout is NaN", () => {
+        expect(rejection({ ...valid, lookupTimeout: NaN })).toBe(timeoutMessage("NaN"));
+      });
+
+      it("throws an error if lookupTimeout is Infinity", () => {
+        expect(rejection({ ...valid, lookupTimeout: Infinity })).toBe(timeoutMessage("Infinity"));
+      });
+
+      it("throws an error if lookupTimeout is a string", () => {
+        expect(rejection({ ...valid, lookupTimeout: "100" })).toBe(timeoutMessage('"100"'));
+      });
+
+      it("throws an error if lookupTimeout is null", () => {
+        expect(rejection({ ...valid, lookupTimeout: null })).toBe(timeoutMessage("null"));
+      });
+
+      it("throws an error if lookupTimeout is an object", () => {
+        expect(rejection({ ...valid, lookupTimeout: { ms: 100 } })).toBe(timeoutMessage("object"));
+      });
+
+      it("throws an error if lookupTimeout exceeds the largest timer delay", () => {
+        expect(rejection({ ...valid, lookupTimeout: MAX + 1 })).toBe(timeoutMessage("2147483648"));
+      });
+
+      it("never puts a secret in a message", () => {
+        const message = rejection({ store, secret: ["a very secret value", 0] });
+
+        expect(message).toBe("engine.io-session: `secret[1]` must be a non-empty string, got 0");
+        expect(message).not.toContain("a very secret value");
+      });
+
+      it("checks the store before the secret", () => {
+        expect(rejection({ secret: [] })).toBe(
+          "engine.io-session: `store` is required: pass the express-session store your HTTP app uses",
+        );
+      });
+
+      it("builds nothing when the options are invalid", () => {
+        const httpServer = http.createServer();
+
+        expect(() => new SessionServer(httpServer, { store, secret: [] })).toThrow(TypeError);
+        expect(httpServer.listenerCount("request")).toBe(0);
+        expect(httpServer.listenerCount("upgrade")).toBe(0);
+      });
+    });
+
+    describe("valid options", () => {
+      it("accepts the smallest options", () => {
+        const server = new SessionServer({ store, secret: "s" });
+        server.close();
+
+        expect(server).toBeInstanceOf(Server);
+      });
+
+      it("accepts an array of secrets", () => {
+        const server = new SessionServer({ store, secret: ["new", "old"] });
+        server.close();
+
+        expect(server).toBeInstanceOf(SessionServer);
+      });
+
+      it("accepts a lookupTimeout of 1 and of the largest timer delay", () => {
+        for (const lookupTimeout of [1, MAX]) {
+          const server = new SessionServer({ store, secret: "s", lookupTimeout });
+          server.close();
+
+          expect(server).toBeInstanceOf(SessionServer);
+        }
+      });
+
+      it("accepts undefined for every optional setting", () => {
+        const server = new SessionServer({
+          store,
+          secret: "s",
+          name: undefined,
+          required: undefined,
+          lookupTimeout: undefined,
+        });
+        server.close();
+
+        expect(server).toBeInstanceOf(SessionServer);
+      });
+
+      it("passes engine.io options through to engine.io", () => {
+        const server = new SessionServer({
+          ...valid,
+          pingInterval: 1234,
+          pingTimeout: 4321,
+          maxHttpBufferSize: 2048,
+          transports: ["websocket"],
+        });
+        server.close();
+
+        expect(server.opts.pingInterval).toBe(1234);
+        expect(server.opts.pingTimeout).toBe(4321);
+        expect(server.opts.maxHttpBufferSize).toBe(2048);
+        expect(server.opts.transports).toEqual(["websocket"]);
+      });
+
+      it("keeps engine.io's defaults for engine.io options not given", () => {
+        const server = new SessionServer(valid);
+        const plain = new Server();
+        server.close();
+        plain.close();
+
+        expect(server.opts.pingInterval).toBe(plain.opts.pingInterval);
+        expect(server.opts.pingTimeout).toBe(plain.opts.pingTimeout);
+        expect(server.opts.maxHttpBufferSize).toBe(plain.opts.maxHttpBufferSize);
+      });
+
+      it("keeps the store and the secret out of engine.io's options", () => {
+        const server = new SessionServer({
+          store,
+          secret: ["new-secret-x7", "old-secret-y8"],
+          name: "app.sid",
+          required: false,
+          lookupTimeout: 100,
+          pingInterval: 1234,
+        });
+        server.close();
+
+        const opts = server.opts as Record<string, unknown>;
+        expect(opts).not.toHaveProperty("store");
+        expect(opts).not.toHaveProperty("secret");
+        expect(opts).not.toHaveProperty("name");
+        expect(opts).not.toHaveProperty("required");
+        expect(opts).not.toHaveProperty("lookupTimeout");
+        expect(JSON.stringify(opts)).not.toContain("secret-");
+        expect(opts.pingInterval).toBe(1234);
+      });
+
+      it("passes attach options through when attaching to an HTTP server", async () => {
+        const app = await startApp();
+        const server = new SessionServer(app.httpServer, {
+          store: app.store,
+          secret: "s",
+          path: "/realtime",
+        });
+        try {
+          const handshake = "?EIO=4&transport=polling";
+
+          const custom = await app.get(`/realtime/${handshake}`);
+          const standard = await app.get(`/engine.io/${handshake}`);
+
+          // engine.io answers on its custom path (refusing: no session cookie)...
+          expect(custom.status).toBe(403);
+          expect(custom.body).toMatchObject({ code: Server.errors.FORBIDDEN });
+          // ...and leaves the default path to the HTTP app.
+          expect(standard.status).toBe(404);
+        } finally {
+          server.close();
+          await app.close();
+        }
+      });
+
+      it("does not change the options object it is given", () => {
+        const options = { store, secret: ["new", "old"], pingInterval: 1234 };
+        const server = new SessionServer(options);
+        server.close();
+
+        expect(options).toEqual({ store, secret: ["new", "old"], pingInterval: 1234 });
+      });
+    });
+  });
+});
+
+describe("sessionSettings", () => {
+  it("fills in the defaults", () => {
+    expect(sessionSettings({ store, secret: "s" })).toMatchObject({
+      store,
+      secrets: ["s"],
+      name: "connect.sid",
+      required: true,
+      lookupTimeout: 5000,
+    });
+  });
+
+  it("keeps the store it is given", () => {
+    expect(sessionSettings(valid).store).toBe(store);
+  });
+
+  it("turns a single secret into a list of one", () => {
+    expect(sessionSettings({ store, secret: "only" }).secrets).toEqual(["only"]);
+  });
+
+  it("keeps the order of the secrets", () => {
+    expect(sessionSettings({ store, secret: ["new", "old", "older"] }).secrets).toEqual([
+      "new",
+      "old",
+      "older",
+    ]);
+  });
+
+  it("freezes the secrets", () => {
+    const { secrets } = sessionSettings({ store, secret: ["new", "old"] });
+
+    expect(Object.isFrozen(secrets)).toBe(true);
+  });
+
+  it("copies the secret array, so later changes to it have no effect", () => {
+    const secret = ["new", "old"];
+    const { secrets } = sessionSettings({ store, secret });
+    secret.push("stolen");
+    secret[0] = "changed";
+
+    expect(secrets).toEqual(["new", "old"]);
+  });
+
+  it("accepts a readonly secret array", () => {
+    const secret: readonly string[] = Object.freeze(["new", "old"]);
+
+    expect(sessionSettings({ store, secret }).secrets).toEqual(["new", "old"]);
+  });
+
+  it("keeps the given settings", () => {
+    expect(
+      sessionSettings({
+        store,
+        secret: "s",
+        name: "app.sid",
+        required: false,
+        lookupTimeout: 250,
+      }),
+    ).toMatchObject({
+      store,
+      secrets: ["s"],
+      name: "app.sid",
+      required: false,
+      lookupTimeout: 250,
+    });
+  });
+
+  it("keeps required: false (only undefined counts as unset)", () => {
+    expect(sessionSettings({ ...valid, required: false }).required).toBe(false);
+  });
+
+  it("treats undefined settings as unset", () => {
+    const settings = sessionSettings({
+      ...valid,
+      name: undefined,
+      required: undefined,
+      lookupTimeout: undefined,
+    });
+
+    expect(settings.name).toBe("connect.sid");
+    expect(settings.required).toBe(true);
+    expect(settings.lookupTimeout).toBe(5000);
+  });
+
+  it("accepts a lookupTimeout of 1", () => {
+    expect(sessionSettings({ ...valid, lookupTimeout: 1 }).lookupTimeout).toBe(1);
+  });
+
+  it("accepts a lookupTimeout of 2 ** 31 - 1", () => {
+    expect(sessionSettings({ ...valid, lookupTimeout: MAX }).lookupTimeout).toBe(MAX);
+  });
+
+  it("accepts a store that only has get", () => {
+    const minimal = {
+      get(sid: string, callback: (error?: unknown, value?: null) => void) {
+        callback(null, null);
+      },
+    };
+
+    expect(sessionSettings({ store: minimal, secret: "s" }).store).toBe(minimal);
+  });
+
+  it("accepts a store whose get is inherited", () => {
+    class MyStore extends session.Store {
+      get(sid: string, callback: (error: unknown, value?: null) => void): void {
+        callback(null, null);
+      }
+      set(sid: string, record: session.SessionData, callback?: (error?: unknown) => void): void {
+        callback?.();
+      }
+      destroy(sid: string, callback?: (error?: unknown) => void): void {
+        callback?.();
+      }
+    }
+    const custom = new MyStore();
+
+    expect(sessionSettings({ store: custom, secret: "s" }).store).toBe(custom);
+  });
+
+  it("ignores engine.io options", () => {
+    const settings = sessionSettings({ ...valid, pingInterval: 1, path: "/x" });
+
+    expect(settings).not.toHaveProperty("pingInterval");
+    expect(settings).not.toHaveProperty("path");
+  });
+});
+
+describe("engineOptions", () => {
+  it("removes the session settings", () => {
+    const engine = engineOptions({
+      store,
+      secret: ["new", "old"],
+      name: "app.sid",
+      required: false,
+      lookupTimeout: 100,
+    });
+
+    expect(engine).toEqual({});
+  });
+
+  it("keeps every engine.io option", () => {
+    const cors = { origin: "https://example.com", credentials: true };
+    const engine = engineOptions({
+      ...valid,
+      pingInterval: 1234,
+      pingTimeout: 4321,
+      path: "/realtime",
+      cors,
+      transports: ["polling"],
+      allowUpgrades: false,
+    });
+
+    expect(engine).toEqual({
+      pingInterval: 1234,
+      pingTimeout: 4321,
+      path: "/realtime",
+      cors,
+      transports: ["polling"],
+      allowUpgrades: false,
+    });
+    expect(engine.cors).toBe(cors);
+  });
+
+  it("returns a new object and leaves the options alone", () => {
+    const options: SessionServerOptions = { ...valid, pingInterval: 1234 };
+
+    const engine = engineOptions(options);
+
+    expect(engine).not.toBe(options);
+    expect(options).toEqual({ store, secret: "keyboard cat", pingInterval: 1234 });
+  });
+});
+
+describe("live-session options", () => {
+  const interval = (key: string, got: string): string =>
+    `engine.io-session: \`${key}\` must be false or a number of milliseconds from 1 to ${MAX}, got ${got}`;
+
+  describe("sessionSettings", () => {
+    it("defaults touchInterval, revalidateInterval, create and the session cookie", () => {
+      expect(sessionSettings(valid)).toMatchObject({
+        touchInterval: false,
+        revalidateInterval: false,
+        create: false,
+        cookie: {},
+      });
+    });
+
+    it("keeps the given intervals and create", () => {
+      expect(
+        sessionSettings({ ...valid, touchInterval: 1000, revalidateInterval: MAX, create: true }),
+      ).toMatchObject({ touchInterval: 1000, revalidateInterval: MAX, create: true });
+    });
+
+    it("keeps create: false and intervals set to false", () => {
+      expect(
+        sessionSettings({
+          ...valid,
+          touchInterval: false,
+          revalidateInterval: false,
+          create: false,
+        }),
+      ).toMatchObject({ touchInterval: false, revalidateInterval: false, create: false });
+    });
+
+    it.each([
+      ["touchInterval", 0, "0"],
+      ["touchInterval", -5, "-5"],
+      ["touchInterval", true, "true"],
+      ["touchInterval", MAX + 1, "2147483648"],
+      ["revalidateInterval", NaN, "NaN"],
+      ["revalidateInterval", "60000", '"60000"'],
+      ["revalidateInterval", null, "null"],
+    ])("throws an error if %s is %p", (key, value, got) => {
+      expect(rejection({ ...valid, [key]: value })).toBe(interval(key, got));
+    });
+
+    it("throws an error if create is not a boolean", () => {
+      expect(rejection({ ...valid, create: "yes" })).toBe(
+        'engine.io-session: `create` must be true or false, got "yes"',
+      );
+    });
+
+    it("copies the session cookie options", () => {
+      const sessionCookie = {
+        path: "/app",
+        httpOnly: false,
+        secure: true,
+        sameSite: "lax" as const,
+      };
+
+      const { cookie } = sessionSettings({ ...valid, sessionCookie });
+
+      expect(cookie).toEqual(sessionCookie);
+      expect(cookie).not.toBe(sessionCookie);
+    });
+
+    it("accepts every sameSite value express-session accepts", () => {
+      for (const sameSite of [true, false, "lax", "strict", "none"] as const) {
+        expect(sessionSettings({ ...valid, sessionCookie: { sameSite } }).cookie.sameSite).toBe(
+          sameSite,
+        );
+      }
+    });
+
+    it("reads a cookie without a name as the session cookie when create is on", () => {
+      const settings = sessionSettings({ ...valid, create: true, cookie: { maxAge: 1000 } });
+
+      expect(settings.cookie).toEqual({ maxAge: 1000 });
+    });
+
+    it("leaves a cookie with a name to engine.io when create is on", () => {
+      const settings = sessionSettings({ ...valid, create: true, cookie: { name: "io" } });
+
+      expect(settings.cookie).toEqual({});
+    });
+
+    it("leaves the cookie to engine.io when create is off", () => {
+      const settings = sessionSettings({ ...valid, cookie: { path: "/app" } });
+
+      expect(settings.cookie).toEqual({});
+    });
+
+    it("prefers sessionCookie over cookie", () => {
+      const settings = sessionSettings({
+        ...valid,
+        create: true,
+        sessionCookie: { path: "/session" },
+        cookie: { path: "/io" },
+      });
+
+      expect(settings.cookie).toEqual({ path: "/session" });
+    });
+
+    it.each([
+      [{ path: "" }, 'engine.io-session: `cookie.path` must be a non-empty string, got ""'],
+      [{ domain: 5 }, "engine.io-session: `cookie.domain` must be a non-empty string, got 5"],
+      [
+        { httpOnly: "yes" },
+        'engine.io-session: `cookie.httpOnly` must be true or false, got "yes"',
+      ],
+      [{ secure: 1 }, "engine.io-session: `cookie.secure` must be true or false, got 1"],
+      [
+        { sameSite: "loose" },
+        'engine.io-session: `cookie.sameSite` must be true, false, "lax", "strict" or "none", got "loose"',
+      ],
+      [
+        { maxAge: 0 },
+        "engine.io-session: `cookie.maxAge` must be a positive number of milliseconds, got 0",
+      ],
+      [
+        { maxAge: "1h" },
+        'engine.io-session: `cookie.maxAge` must be a positive number of milliseconds, got "1h"',
+      ],
+    ])("throws an error for the session cookie %p", (sessionCookie, message) => {
+      expect(rejection({ ...valid, sessionCookie })).toBe(message);
+    });
+
+    it("throws an error if the session cookie is not an object", () => {
+      expect(() => sessionSettings({ ...valid, sessionCookie: "strict" })).toThrow(
+        'must be an object of express-session cookie options, got "strict"',
+      );
+      expect(() => sessionSettings({ ...valid, sessionCookie: null })).toThrow(
+        "must be an object of express-session cookie options, got null",
+      );
+    });
+
+    // express-session takes any maxAge (30 days is common); cookie.maxAge only sets the cookie's
+    // and the record's expiry, it is no timer. lib/options.ts checks it with isTimerMs(), so
+    // anything above 2 ** 31 - 1 ms (about 24.8 days) is refused.
+    it.failing("accepts a session cookie maxAge of 30 days, as express-session does", () => {
+      const maxAge = 30 * 24 * 60 * 60 * 1000;
+
+      expect(sessionSettings({ ...valid, sessionCookie: { maxAge } }).cookie.maxAge).toBe(maxAge);
+    });
+  });
+
+  describe("engineOptions", () => {
+    it("removes the live-session options", () => {
+      expect(
+        engineOptions({
+          ...valid,
+          touchInterval: 1000,
+          revalidateInterval: 1000,
+          create: true,
+          sessionCookie: { path: "/" },
+        }),
+      ).toEqual({});
+    });
+
+    it("keeps engine.io's cookie when create is off", () => {
+      expect(engineOptions({ ...valid, cookie: { name: "io", path: "/" } })).toEqual({
+        cookie: { name: "io", path: "/" },
+      });
+    });
+
+    it("keeps engine.io's cookie: true", () => {
+      expect(engineOptions({ ...valid, create: true, cookie: true })).toEqual({ cookie: true });
+    });
+
+    it("keeps a cookie with a name for engine.io when create is on", () => {
+      expect(engineOptions({ ...valid, create: true, cookie: { name: "io" } })).toEqual({
+        cookie: { name: "io" },
+      });
+    });
+
+    it("keeps the cookie for engine.io when sessionCookie is given", () => {
+      expect(
+        engineOptions({ ...valid, create: true, sessionCookie: {}, cookie: { path: "/io" } }),
+      ).toEqual({ cookie: { path: "/io" } });
+    });
+
+    it("keeps a cookie read as the session cookie away from engine.io", () => {
+      const ours = new SessionServer({ ...valid, create: true, cookie: { maxAge: 1000 } });
+      const theirs = new SessionServer({ ...valid, cookie: { maxAge: 1000 } });
+      ours.close();
+      theirs.close();
+
+      expect(engineOptions({ ...valid, create: true, cookie: { maxAge: 1000 } })).toEqual({});
+      expect(ours.opts.cookie).toBeUndefined();
+      expect(theirs.opts.cookie).toMatchObject({ maxAge: 1000 });
+    });
+  });
+});

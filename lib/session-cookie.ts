@@ -1,0 +1,70 @@
+import { randomBytes } from "node:crypto";
+import { serialize } from "cookie";
+import { sign } from "cookie-signature";
+import type { SessionRecord } from "./store";
+
+/**
+ * The cookie of a session born on the socket: express-session's cookie options, same defaults
+ * (`path: "/"`, `httpOnly: true`, no `maxAge`: a browser-session cookie).
+ */
+export interface SessionCookieOptions {
+  /** @default "/" */
+  path?: string;
+  /** @default true */
+  httpOnly?: boolean;
+  /** @default false */
+  secure?: boolean;
+  /** `true` means "strict", as in express-session. @default unset */
+  sameSite?: boolean | "lax" | "strict" | "none";
+  /** Milliseconds until the cookie and the session expire. @default unset (browser session) */
+  maxAge?: number;
+  /** @default unset (the request's host) */
+  domain?: string;
+}
+
+/** A new session: its id, the record express-session itself would store, and its Set-Cookie. */
+export interface NewSession {
+  readonly sessionId: string;
+  readonly record: SessionRecord;
+  readonly setCookie: string;
+}
+
+/** express-session's `uid-safe(24)`: 192 random bits, base64url. */
+function newSessionId(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+/**
+ * Makes a new session the way express-session does: the stored `cookie` has the fields its `Cookie`
+ * serializes, and the Set-Cookie value is `s:<id>.<signature>` signed with the first secret.
+ */
+export function newSession(
+  name: string,
+  secret: string,
+  options: SessionCookieOptions,
+): NewSession {
+  const sessionId = newSessionId();
+  const path = options.path ?? "/";
+  const httpOnly = options.httpOnly ?? true;
+  const { secure, domain, maxAge } = options;
+  const sameSite = options.sameSite === true ? "strict" : options.sameSite || undefined;
+  const expires = maxAge === undefined ? null : new Date(Date.now() + maxAge);
+  const cookie: Record<string, unknown> = {
+    originalMaxAge: maxAge ?? null,
+    expires: expires === null ? null : expires.toISOString(),
+    httpOnly,
+    path,
+  };
+  if (secure !== undefined) cookie.secure = secure;
+  if (domain !== undefined) cookie.domain = domain;
+  if (sameSite !== undefined) cookie.sameSite = sameSite;
+  const setCookie = serialize(name, `s:${sign(sessionId, secret)}`, {
+    path,
+    httpOnly,
+    secure,
+    domain,
+    sameSite,
+    expires: expires ?? undefined,
+  });
+  return { sessionId, record: { cookie }, setCookie };
+}
