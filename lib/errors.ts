@@ -7,9 +7,16 @@
  * - `STORE_ERROR`: the store failed, or returned something that is not a session; see `cause`.
  * - `TIMEOUT`: the store did not answer within `lookupTimeout`.
  * - `HYDRATE_FAILED`: `hydrate()` threw or rejected; see `cause`.
+ * - `BAD_ORIGIN`: a browser page of another origin opened the handshake (option `origins`).
  */
 export type SessionErrorCode =
-  "NO_COOKIE" | "BAD_SIGNATURE" | "NOT_FOUND" | "STORE_ERROR" | "TIMEOUT" | "HYDRATE_FAILED";
+  | "NO_COOKIE"
+  | "BAD_SIGNATURE"
+  | "NOT_FOUND"
+  | "STORE_ERROR"
+  | "TIMEOUT"
+  | "HYDRATE_FAILED"
+  | "BAD_ORIGIN";
 
 const defaultMessages: Record<SessionErrorCode, string> = {
   NO_COOKIE: "the request carries no session cookie",
@@ -18,6 +25,7 @@ const defaultMessages: Record<SessionErrorCode, string> = {
   STORE_ERROR: "the session store failed",
   TIMEOUT: "the session store did not answer in time",
   HYDRATE_FAILED: "hydrate() failed",
+  BAD_ORIGIN: "the page's origin may not open a socket with this session",
 };
 
 /**

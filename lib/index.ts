@@ -14,6 +14,7 @@ export type {
   TransportName,
 } from "./session-socket";
 export type { SessionCookieOptions } from "./session-cookie";
+export type { OriginsOption } from "./origin";
 export { SessionError } from "./errors";
 export type { SessionErrorCode } from "./errors";
 export type { SessionServerOptions } from "./options";

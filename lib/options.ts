@@ -1,4 +1,5 @@
 import type { AttachOptions, ServerOptions } from "engine.io";
+import type { OriginsOption } from "./origin";
 import type { SessionCookieOptions } from "./session-cookie";
 import type { SessionStore } from "./store";
 
@@ -30,6 +31,14 @@ export interface SessionServerOptions extends Omit<ServerOptions, "cookie">, Att
    * @default 5000
    */
   lookupTimeout?: number;
+  /**
+   * Which page origins may open a socket with a session: the defence against cross-site WebSocket
+   * hijacking (cookies ride along on a handshake a hostile page opens; CORS does not cover
+   * websockets). A handshake whose `Origin` is neither its own host nor allowed gets `BAD_ORIGIN`.
+   * Cross-origin apps list their front-end origins here.
+   * @default "same-origin"
+   */
+  origins?: OriginsOption;
   /**
    * While a session has an open socket here, extend its life in the store (`store.touch`) every
    * this many milliseconds, once per session (not per socket). `false`: never.
@@ -74,6 +83,7 @@ export interface SessionSettings {
   readonly revalidateInterval: number | false;
   readonly create: boolean;
   readonly cookie: SessionCookieOptions;
+  readonly origins: OriginsOption;
 }
 
 /** Node's timers fire at once beyond this. */
@@ -160,6 +170,7 @@ export function sessionSettings(options: unknown): SessionSettings {
     touchInterval,
     revalidateInterval,
     create: create ?? false,
+    origins: originsOf((options as SessionServerOptions).origins),
     cookie: cookieOptions(
       sessionCookieOf(options as SessionServerOptions),
       (options as SessionServerOptions).sessionCookie === undefined ? "cookie" : "sessionCookie",
@@ -183,6 +194,19 @@ function interval(options: object, key: "touchInterval" | "revalidateInterval"):
 }
 
 const SAME_SITE = [true, false, "lax", "strict", "none"];
+
+function originsOf(origins: unknown): OriginsOption {
+  if (origins === undefined) return "same-origin";
+  if (origins === "same-origin" || origins === "*" || typeof origins === "function") {
+    return origins as OriginsOption;
+  }
+  if (Array.isArray(origins) && origins.every((each) => typeof each === "string" && each !== "")) {
+    return [...(origins as string[])];
+  }
+  return fail(
+    `\`origins\` must be "same-origin", "*", an array of origins like "https://app.example.com", or a function (origin, req) => boolean, got ${describe(origins)}`,
+  );
+}
 
 /** `sessionCookie`, or the issue-era spelling: `cookie` without `name` when `create` is on. */
 function sessionCookieOf(options: SessionServerOptions): unknown {
@@ -234,6 +258,7 @@ export function engineOptions(options: SessionServerOptions): ServerOptions & At
     touchInterval,
     revalidateInterval,
     create,
+    origins,
     sessionCookie,
     cookie,
     ...engine

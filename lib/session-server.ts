@@ -9,6 +9,7 @@ import {
   type SessionSettings,
 } from "./options";
 import { cookieNames, sessionIdFromCookie } from "./session-id";
+import { originCheck, type OriginCheck } from "./origin";
 import { newSession } from "./session-cookie";
 import { SessionRegistry } from "./session-registry";
 import { SessionSocket, type ResolvedSession, type SessionEndReason } from "./session-socket";
@@ -155,6 +156,7 @@ export class SessionServer<S = SessionRecord> extends Server {
   readonly #settings: SessionSettings;
   readonly #loader: SessionLoader;
   readonly #registry: SessionRegistry<S>;
+  readonly #originAllowed: OriginCheck;
   readonly #wrappers = new WeakMap<Socket, SessionSocket<S>>();
   #closing = false;
 
@@ -173,6 +175,7 @@ export class SessionServer<S = SessionRecord> extends Server {
     super(engineOpts);
     this.#settings = settings;
     this.#loader = new SessionLoader(settings.store, settings.lookupTimeout);
+    this.#originAllowed = originCheck(settings.origins);
     this.#registry = new SessionRegistry<S>({
       ...settings,
       hydrate: (record, sessionId, req) => this.hydrate(record, sessionId, req),
@@ -334,6 +337,7 @@ export class SessionServer<S = SessionRecord> extends Server {
   }
 
   async #resolve(req: EngineRequest): Promise<ResolvedSession<S>> {
+    this.#checkOrigin(req);
     try {
       return await this.#resolveExisting(req);
     } catch (error) {
@@ -346,6 +350,24 @@ export class SessionServer<S = SessionRecord> extends Server {
       }
       debug("no usable session (%s): creating one", error.code);
       return this.#create(req);
+    }
+  }
+
+  #checkOrigin(req: EngineRequest): void {
+    let allowed: boolean;
+    try {
+      allowed = this.#originAllowed(req);
+    } catch (error) {
+      throw new SessionError("BAD_ORIGIN", "the `origins` function threw: see error.cause", {
+        cause: error,
+      });
+    }
+    if (!allowed) {
+      const origin = String(req.headers.origin);
+      throw new SessionError(
+        "BAD_ORIGIN",
+        `origin ${JSON.stringify(origin.slice(0, 100))} may not open a socket here: list it in \`origins\``,
+      );
     }
   }
 

@@ -1,0 +1,50 @@
+import type { IncomingMessage } from "node:http";
+
+/**
+ * Which `Origin`s may open a socket with a session (cross-site WebSocket hijacking defence):
+ * - `"same-origin"`: only pages of the host the request was sent to;
+ * - `"*"`: any (only when the cookie's `SameSite` or another check protects you);
+ * - a list of origins such as `"https://app.example.com"` (the request's own host is always allowed);
+ * - a function that decides (it also sees requests without `Origin`, as `undefined`).
+ * A request without an `Origin` header (native apps, servers) always passes the first three.
+ */
+export type OriginsOption =
+  | "same-origin"
+  | "*"
+  | readonly string[]
+  | ((origin: string | undefined, req: IncomingMessage) => boolean);
+
+/** Decides one request; throws whatever a user function throws. */
+export type OriginCheck = (req: IncomingMessage) => boolean;
+
+/** `scheme://host[:port]`, lower-cased, without a trailing slash: how browsers send `Origin`. */
+function normalize(origin: string): string {
+  return origin.trim().toLowerCase().replace(/\/+$/, "");
+}
+
+/** Whether `origin` names the host this request was sent to (scheme aside: proxies end TLS). */
+function isSameOrigin(origin: string, req: IncomingMessage): boolean {
+  const host = req.headers.host;
+  if (host === undefined) return false;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return false; // "null" (sandboxed frames, file://) and garbage
+  }
+  return originHost !== "" && originHost === new URL(`http://${host}`).host;
+}
+
+/** Compiles the option once into the per-handshake check. */
+export function originCheck(option: OriginsOption): OriginCheck {
+  if (typeof option === "function") {
+    return (req) => option(req.headers.origin, req);
+  }
+  if (option === "*") return () => true;
+  const allowed = new Set(option === "same-origin" ? [] : option.map(normalize));
+  return (req) => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    return allowed.has(normalize(origin)) || isSameOrigin(origin, req);
+  };
+}
