@@ -1,5 +1,6 @@
 import type { AttachOptions, ServerOptions } from "engine.io";
 import type { OriginsOption } from "./origin";
+import type { SessionBus } from "./session-bus";
 import type { SessionCookieOptions } from "./session-cookie";
 import type { SessionStore } from "./store";
 
@@ -39,6 +40,13 @@ export interface SessionServerOptions extends Omit<ServerOptions, "cookie">, Att
    * @default "same-origin"
    */
   origins?: OriginsOption;
+  /**
+   * Carries session ends and updates between the nodes that share the store, so `destroySession`,
+   * `closeSession` and `updateSession` on any node reach the session's sockets on every node.
+   * `RedisSessionBus` from `engine.io-session/redis` is one.
+   * @default undefined (one node)
+   */
+  bus?: SessionBus;
   /**
    * While a session has an open socket here, extend its life in the store (`store.touch`) every
    * this many milliseconds, once per session (not per socket). `false`: never.
@@ -84,6 +92,7 @@ export interface SessionSettings {
   readonly create: boolean;
   readonly cookie: SessionCookieOptions;
   readonly origins: OriginsOption;
+  readonly bus: SessionBus | undefined;
 }
 
 /** Node's timers fire at once beyond this. */
@@ -171,6 +180,7 @@ export function sessionSettings(options: unknown): SessionSettings {
     revalidateInterval,
     create: create ?? false,
     origins: originsOf((options as SessionServerOptions).origins),
+    bus: busOf((options as SessionServerOptions).bus),
     cookie: cookieOptions(
       sessionCookieOf(options as SessionServerOptions),
       (options as SessionServerOptions).sessionCookie === undefined ? "cookie" : "sessionCookie",
@@ -194,6 +204,21 @@ function interval(options: object, key: "touchInterval" | "revalidateInterval"):
 }
 
 const SAME_SITE = [true, false, "lax", "strict", "none"];
+
+function busOf(bus: unknown): SessionBus | undefined {
+  if (bus === undefined) return undefined;
+  const methods = ["publish", "subscribe", "close"] as const;
+  if (
+    typeof bus !== "object" ||
+    bus === null ||
+    !methods.every((method) => typeof (bus as Record<string, unknown>)[method] === "function")
+  ) {
+    fail(
+      "`bus` must be a SessionBus with publish, subscribe and close methods, e.g. new RedisSessionBus(redisClient)",
+    );
+  }
+  return bus as SessionBus;
+}
 
 function originsOf(origins: unknown): OriginsOption {
   if (origins === undefined) return "same-origin";
@@ -259,6 +284,7 @@ export function engineOptions(options: SessionServerOptions): ServerOptions & At
     revalidateInterval,
     create,
     origins,
+    bus,
     sessionCookie,
     cookie,
     ...engine

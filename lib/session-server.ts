@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import { Server, type Socket } from "engine.io";
 import createDebug from "debug";
@@ -10,6 +11,7 @@ import {
 } from "./options";
 import { cookieNames, sessionIdFromCookie } from "./session-id";
 import { originCheck, type OriginCheck } from "./origin";
+import type { SessionBusMessage } from "./session-bus";
 import { newSession } from "./session-cookie";
 import { SessionRegistry } from "./session-registry";
 import { SessionSocket, type ResolvedSession, type SessionEndReason } from "./session-socket";
@@ -157,6 +159,8 @@ export class SessionServer<S = SessionRecord> extends Server {
   readonly #loader: SessionLoader;
   readonly #registry: SessionRegistry<S>;
   readonly #originAllowed: OriginCheck;
+  /** This node's id on the bus: its own messages come back and are ignored. */
+  readonly #nodeId = randomBytes(8).toString("hex");
   readonly #wrappers = new WeakMap<Socket, SessionSocket<S>>();
   #closing = false;
 
@@ -186,6 +190,13 @@ export class SessionServer<S = SessionRecord> extends Server {
     this.prependListener("connection", (conn) => {
       this.#onConnection(conn);
     });
+    settings.bus
+      ?.subscribe((message) => {
+        this.#onBusMessage(message);
+      })
+      .catch((error: unknown) => {
+        debug("bus subscribe failed: %s", error instanceof Error ? error.message : "unknown");
+      });
     if (settings.create) {
       this.prependListener("initial_headers", (headers, req) => {
         appendSetCookie(headers, req as EngineRequest & ResolvableRequest);
@@ -230,7 +241,9 @@ export class SessionServer<S = SessionRecord> extends Server {
    * @returns how many sockets were closed
    */
   closeSession(sessionId: string, reason: SessionEndReason = "closed"): number {
-    return this.#registry.closeSession(sessionId, reason);
+    const closed = this.#registry.closeSession(sessionId, reason);
+    this.#publish({ type: "end", origin: this.#nodeId, sessionId, reason });
+    return closed;
   }
 
   /**
@@ -244,14 +257,19 @@ export class SessionServer<S = SessionRecord> extends Server {
    *   res.clearCookie("connect.sid").redirect("/");
    * });
    */
-  destroySession(sessionId: string): Promise<number> {
-    return this.#registry.destroySession(sessionId);
+  async destroySession(sessionId: string): Promise<number> {
+    const closed = await this.#registry.destroySession(sessionId);
+    this.#publish({ type: "end", origin: this.#nodeId, sessionId, reason: "destroyed" });
+    return closed;
   }
 
   /** Stops accepting handshakes and every timer, then closes every socket (engine.io's `close`). */
   override close(): this {
     this.#closing = true;
     this.#registry.close();
+    this.#settings.bus?.close().catch((error: unknown) => {
+      debug("bus close failed: %s", error instanceof Error ? error.message : "unknown");
+    });
     return super.close();
   }
 
@@ -431,6 +449,38 @@ export class SessionServer<S = SessionRecord> extends Server {
     return new SessionError("NO_COOKIE", `no cookie '${name}' in the handshake request`);
   }
 
+  #publish(message: SessionBusMessage): void {
+    this.#settings.bus?.publish(message).catch((error: unknown) => {
+      debug(
+        "bus publish of %s failed: other nodes miss it: %s",
+        message.type,
+        error instanceof Error ? error.message : "unknown",
+      );
+    });
+  }
+
+  #onBusMessage(message: SessionBusMessage): void {
+    if (message.origin === this.#nodeId) return;
+    const { sessionId } = message;
+    if (message.type === "end") {
+      this.#registry.closeSession(sessionId, message.reason);
+      return;
+    }
+    void this.#refreshFromStore(sessionId);
+  }
+
+  /** Another node updated the session: re-read it once and refresh the sockets here. */
+  async #refreshFromStore(sessionId: string): Promise<void> {
+    const sockets = this.#registry.socketsOf(sessionId);
+    if (sockets.length === 0) return;
+    try {
+      await this.#registry.refresh(sessionId, await this.#registry.read(sessionId));
+    } catch (error) {
+      const failure = asSessionError(error, "STORE_ERROR", "re-reading an updated session failed");
+      this.emit("session_error", failure, sockets[0].request);
+    }
+  }
+
   #onConnection(conn: Socket): void {
     const req = conn.request as (EngineRequest & ResolvableRequest) | null;
     const resolved = req?.[kResolved] as ResolvedSession<S> | undefined;
@@ -440,7 +490,11 @@ export class SessionServer<S = SessionRecord> extends Server {
       read: (sessionId) => this.#registry.read(sessionId),
       write: (sessionId, record) => this.#registry.write(sessionId, record),
       touch: (sessionId, record) => this.#registry.touch(sessionId, record),
-      update: (sessionId, mutate) => this.#registry.update(sessionId, mutate),
+      update: async (sessionId, mutate) => {
+        const record = await this.#registry.update(sessionId, mutate);
+        this.#publish({ type: "update", origin: this.#nodeId, sessionId });
+        return record;
+      },
       hydrate: (record, sessionId, request) => this.hydrate(record, sessionId, request),
       destroySession: (sessionId) => this.destroySession(sessionId),
     });
