@@ -245,6 +245,11 @@ describe("SessionServer", () => {
         expect(rejection({ ...valid, lookupTimeout: 0 })).toBe(timeoutMessage("0"));
       });
 
+      it("throws an error if lookupTimeout is below 1 ms", () => {
+        expect(rejection({ ...valid, lookupTimeout: 0.5 })).toBe(timeoutMessage("0.5"));
+        expect(rejection({ ...valid, lookupTimeout: 0.999 })).toBe(timeoutMessage("0.999"));
+      });
+
       it("throws an error if lookupTimeout is NaN", () => {
         expect(rejection({ ...valid, lookupTimeout: NaN })).toBe(timeoutMessage("NaN"));
       });
@@ -616,14 +621,26 @@ describe("live-session options", () => {
 
     it.each([
       ["touchInterval", 0, "0"],
+      ["touchInterval", 0.5, "0.5"],
       ["touchInterval", -5, "-5"],
       ["touchInterval", true, "true"],
       ["touchInterval", MAX + 1, "2147483648"],
+      ["revalidateInterval", 0, "0"],
+      ["revalidateInterval", 0.5, "0.5"],
       ["revalidateInterval", NaN, "NaN"],
       ["revalidateInterval", "60000", '"60000"'],
       ["revalidateInterval", null, "null"],
     ])("throws an error if %s is %p", (key, value, got) => {
       expect(rejection({ ...valid, [key]: value })).toBe(interval(key, got));
+    });
+
+    it("accepts intervals of 1 ms and of the largest timer delay", () => {
+      expect(
+        sessionSettings({ ...valid, touchInterval: 1, revalidateInterval: MAX }),
+      ).toMatchObject({ touchInterval: 1, revalidateInterval: MAX });
+      expect(
+        sessionSettings({ ...valid, touchInterval: MAX, revalidateInterval: 1 }),
+      ).toMatchObject({ touchInterval: MAX, revalidateInterval: 1 });
     });
 
     it("throws an error if create is not a boolean", () => {
@@ -683,46 +700,114 @@ describe("live-session options", () => {
       expect(settings.cookie).toEqual({ path: "/session" });
     });
 
-    it.each([
-      [{ path: "" }, 'engine.io-session: `cookie.path` must be a non-empty string, got ""'],
-      [{ domain: 5 }, "engine.io-session: `cookie.domain` must be a non-empty string, got 5"],
-      [
-        { httpOnly: "yes" },
-        'engine.io-session: `cookie.httpOnly` must be true or false, got "yes"',
-      ],
-      [{ secure: 1 }, "engine.io-session: `cookie.secure` must be true or false, got 1"],
+    /** Each bad session cookie setting and the end of its message, after `sessionCookie.`. */
+    const badCookies: [Record<string, unknown>, string][] = [
+      [{ path: "" }, 'path` must be a non-empty string, got ""'],
+      [{ path: 5 }, "path` must be a non-empty string, got 5"],
+      [{ domain: "" }, 'domain` must be a non-empty string, got ""'],
+      [{ domain: 5 }, "domain` must be a non-empty string, got 5"],
+      [{ httpOnly: "yes" }, 'httpOnly` must be true or false, got "yes"'],
+      [{ secure: 1 }, "secure` must be true or false, got 1"],
       [
         { sameSite: "loose" },
-        'engine.io-session: `cookie.sameSite` must be true, false, "lax", "strict" or "none", got "loose"',
+        'sameSite` must be true, false, "lax", "strict" or "none", got "loose"',
       ],
-      [
-        { maxAge: 0 },
-        "engine.io-session: `cookie.maxAge` must be a positive number of milliseconds, got 0",
-      ],
-      [
-        { maxAge: "1h" },
-        'engine.io-session: `cookie.maxAge` must be a positive number of milliseconds, got "1h"',
-      ],
-    ])("throws an error for the session cookie %p", (sessionCookie, message) => {
-      expect(rejection({ ...valid, sessionCookie })).toBe(message);
+      [{ maxAge: 0 }, "maxAge` must be a positive number of milliseconds, got 0"],
+      [{ maxAge: -1000 }, "maxAge` must be a positive number of milliseconds, got -1000"],
+      [{ maxAge: NaN }, "maxAge` must be a positive number of milliseconds, got NaN"],
+      [{ maxAge: Infinity }, "maxAge` must be a positive number of milliseconds, got Infinity"],
+      [{ maxAge: "1h" }, 'maxAge` must be a positive number of milliseconds, got "1h"'],
+      [{ maxAge: null }, "maxAge` must be a positive number of milliseconds, got null"],
+    ];
+
+    it.each(badCookies)("throws an error naming sessionCookie for %p", (sessionCookie, rest) => {
+      expect(rejection({ ...valid, sessionCookie })).toBe(
+        `engine.io-session: \`sessionCookie.${rest}`,
+      );
+    });
+
+    it.each(badCookies)("throws an error naming sessionCookie with create for %p", (bad, rest) => {
+      expect(rejection({ ...valid, create: true, sessionCookie: bad })).toBe(
+        `engine.io-session: \`sessionCookie.${rest}`,
+      );
+    });
+
+    it.each(badCookies)("throws an error naming cookie for %p with create on", (cookie, rest) => {
+      expect(rejection({ ...valid, create: true, cookie })).toBe(
+        `engine.io-session: \`cookie.${rest}`,
+      );
+    });
+
+    it("names the option the user wrote in an exact message", () => {
+      expect(rejection({ ...valid, sessionCookie: { path: "" } })).toBe(
+        'engine.io-session: `sessionCookie.path` must be a non-empty string, got ""',
+      );
+      expect(rejection({ ...valid, create: true, cookie: { path: "" } })).toBe(
+        'engine.io-session: `cookie.path` must be a non-empty string, got ""',
+      );
+    });
+
+    it("checks only sessionCookie when both are given", () => {
+      const settings = sessionSettings({
+        ...valid,
+        create: true,
+        sessionCookie: { path: "/session" },
+        cookie: { path: "" },
+      });
+
+      expect(settings.cookie).toEqual({ path: "/session" });
+      expect(rejection({ ...valid, create: true, sessionCookie: { path: "" }, cookie: {} })).toBe(
+        'engine.io-session: `sessionCookie.path` must be a non-empty string, got ""',
+      );
+    });
+
+    it.each([
+      ["create is off", { cookie: { path: "" } }],
+      ["create is false", { create: false, cookie: { maxAge: -1 } }],
+      ["the cookie has a name", { create: true, cookie: { name: "io", path: "" } }],
+      ["sessionCookie is given", { create: true, sessionCookie: {}, cookie: { secure: "yes" } }],
+    ])("does not check a cookie that goes to engine.io: %s", (_label, options) => {
+      expect(sessionSettings({ ...valid, ...options }).cookie).toEqual({});
     });
 
     it("throws an error if the session cookie is not an object", () => {
-      expect(() => sessionSettings({ ...valid, sessionCookie: "strict" })).toThrow(
-        'must be an object of express-session cookie options, got "strict"',
+      expect(rejection({ ...valid, sessionCookie: "strict" })).toBe(
+        'engine.io-session: `sessionCookie` must be an object of express-session cookie options, got "strict"',
       );
-      expect(() => sessionSettings({ ...valid, sessionCookie: null })).toThrow(
-        "must be an object of express-session cookie options, got null",
+      expect(rejection({ ...valid, sessionCookie: null })).toBe(
+        "engine.io-session: `sessionCookie` must be an object of express-session cookie options, got null",
+      );
+      expect(rejection({ ...valid, create: true, sessionCookie: true })).toBe(
+        "engine.io-session: `sessionCookie` must be an object of express-session cookie options, got true",
       );
     });
 
+    it("leaves cookie: null to engine.io when create is on", () => {
+      expect(() => sessionSettings({ ...valid, create: true, cookie: null })).not.toThrow();
+      expect(sessionSettings({ ...valid, create: true, cookie: null }).cookie).toEqual({});
+    });
+
+    it("leaves a cookie that is not an object to engine.io when create is on", () => {
+      for (const cookie of [true, false, null]) {
+        expect(sessionSettings({ ...valid, create: true, cookie }).cookie).toEqual({});
+      }
+    });
+
     // express-session takes any maxAge (30 days is common); cookie.maxAge only sets the cookie's
-    // and the record's expiry, it is no timer. lib/options.ts checks it with isTimerMs(), so
-    // anything above 2 ** 31 - 1 ms (about 24.8 days) is refused.
-    it.failing("accepts a session cookie maxAge of 30 days, as express-session does", () => {
+    // and the record's expiry, it is no timer, so it may exceed 2 ** 31 - 1 ms (about 24.8 days).
+    it("accepts a session cookie maxAge of 30 days, as express-session does", () => {
       const maxAge = 30 * 24 * 60 * 60 * 1000;
 
       expect(sessionSettings({ ...valid, sessionCookie: { maxAge } }).cookie.maxAge).toBe(maxAge);
+      expect(sessionSettings({ ...valid, create: true, cookie: { maxAge } }).cookie.maxAge).toBe(
+        maxAge,
+      );
+    });
+
+    it("accepts any positive finite maxAge", () => {
+      for (const maxAge of [0.5, 1, MAX + 1, Number.MAX_SAFE_INTEGER]) {
+        expect(sessionSettings({ ...valid, sessionCookie: { maxAge } }).cookie.maxAge).toBe(maxAge);
+      }
     });
   });
 
@@ -770,6 +855,116 @@ describe("live-session options", () => {
       expect(engineOptions({ ...valid, create: true, cookie: { maxAge: 1000 } })).toEqual({});
       expect(ours.opts.cookie).toBeUndefined();
       expect(theirs.opts.cookie).toMatchObject({ maxAge: 1000 });
+    });
+
+    it("passes cookie: null to engine.io as is when create is on", () => {
+      const server = new SessionServer({
+        ...valid,
+        create: true,
+        cookie: null as unknown as SessionServerOptions["cookie"],
+      });
+      server.close();
+
+      expect(
+        engineOptions({
+          ...valid,
+          create: true,
+          cookie: null as unknown as SessionServerOptions["cookie"],
+        }),
+      ).toEqual({ cookie: null });
+      expect(server.opts.cookie).toBeNull();
+    });
+
+    it("gives a cookie with a name to engine.io, with engine.io's defaults", () => {
+      for (const create of [true, false]) {
+        const server = new SessionServer({ ...valid, create, cookie: { name: "io", path: "/io" } });
+        server.close();
+
+        expect(server.opts.cookie).toEqual({
+          name: "io",
+          path: "/io",
+          httpOnly: true,
+          sameSite: "lax",
+        });
+      }
+    });
+
+    it("does not give engine.io a cookie without a name when create is on", () => {
+      const server = new SessionServer({ ...valid, create: true, cookie: { path: "/app" } });
+      server.close();
+
+      expect(server.opts).not.toHaveProperty("cookie");
+    });
+
+    it("gives engine.io the cookie when sessionCookie is given too", () => {
+      const server = new SessionServer({
+        ...valid,
+        create: true,
+        sessionCookie: { path: "/session" },
+        cookie: { path: "/io" },
+      });
+      server.close();
+
+      expect(server.opts.cookie).toEqual({
+        name: "io",
+        path: "/io",
+        httpOnly: true,
+        sameSite: "lax",
+      });
+    });
+  });
+
+  describe("the cookies of a created session", () => {
+    /** The Set-Cookie headers of a polling handshake without a session cookie. */
+    async function handshakeCookies(options: Partial<SessionServerOptions>): Promise<string[]> {
+      const app = await startApp();
+      const server = new SessionServer(app.httpServer, {
+        store: app.store,
+        secret: "s",
+        create: true,
+        ...options,
+      });
+      try {
+        const res = await fetch(`${app.url}/engine.io/?EIO=4&transport=polling`);
+        await res.text();
+        expect(res.status).toBe(200);
+        return res.headers.getSetCookie();
+      } finally {
+        server.close();
+        await app.close();
+      }
+    }
+
+    /** The attributes after the value of the cookie named `name`. */
+    function attributesOf(cookies: string[], name: string): string[] | undefined {
+      const cookie = cookies.find((each) => each.startsWith(`${name}=`));
+      return cookie?.split("; ").slice(1);
+    }
+
+    it("uses sessionCookie for the session cookie and gives cookie to engine.io", async () => {
+      const cookies = await handshakeCookies({
+        sessionCookie: { path: "/session" },
+        cookie: { path: "/io" },
+      });
+
+      expect(attributesOf(cookies, "connect.sid")).toEqual(["Path=/session", "HttpOnly"]);
+      expect(attributesOf(cookies, "io")).toEqual(["Path=/io", "HttpOnly", "SameSite=Lax"]);
+    });
+
+    it("uses a cookie without a name for the session cookie, and sets no io cookie", async () => {
+      const cookies = await handshakeCookies({ cookie: { path: "/app" } });
+
+      expect(attributesOf(cookies, "connect.sid")).toEqual(["Path=/app", "HttpOnly"]);
+      expect(cookies).toHaveLength(1);
+    });
+
+    it("sets only the session cookie with cookie: null", async () => {
+      const cookies = await handshakeCookies({
+        cookie: null as unknown as SessionServerOptions["cookie"],
+      });
+
+      expect(attributesOf(cookies, "connect.sid")).toEqual(["Path=/", "HttpOnly"]);
+      expect(cookies).toHaveLength(1);
     });
   });
 });

@@ -203,6 +203,47 @@ describe("callStore", () => {
     expect(userOf(await result)).toBe("alice");
   });
 
+  it.each([
+    ["false", false],
+    ["0", 0],
+    ["an empty string", ""],
+  ])("resolves when the store calls back with %s as the error", async (_label, falsy) => {
+    const value = await callStore<string>(
+      (callback) => {
+        callback(falsy, "answer");
+      },
+      true,
+      1000,
+      WHAT,
+    );
+
+    expect(value).toBe("answer");
+  });
+
+  it.each([
+    ["true", true],
+    ["1", 1],
+    ["a non-empty string", "boom"],
+  ])(
+    "rejects with STORE_ERROR, keeping the cause, when the error is %s",
+    async (_label, truthy) => {
+      const error = await failure(
+        callStore<string>(
+          (callback) => {
+            callback(truthy, "answer");
+          },
+          true,
+          1000,
+          WHAT,
+        ),
+      );
+
+      expect(error.code).toBe("STORE_ERROR");
+      expect(error.message).toBe(`${WHAT} failed: see error.cause`);
+      expect(error.cause).toBe(truthy);
+    },
+  );
+
   it("rejects with STORE_ERROR, keeping the cause, when the store calls back with an error", async () => {
     const store = faultyStores.errs();
 
@@ -591,9 +632,8 @@ describe("readRecord", () => {
     }
 
     // express-session's middleware tests `if (err && err.code !== 'ENOENT')`: any falsy error is
-    // success. lib/store.ts (callStore's settle) only takes `undefined`/`null` as "no error", so
-    // `callback(false, record)` becomes STORE_ERROR although the HTTP app loads that session.
-    it.failing("resolves when the store calls back with `false` as the error", async () => {
+    // success, and so it is for lib/store.ts (callStore's settle).
+    it("resolves when the store calls back with `false` as the error", async () => {
       const store = new FalseErrorStore();
       const app = await startApp({ store });
       try {
@@ -607,6 +647,26 @@ describe("readRecord", () => {
       } finally {
         await app.close();
       }
+    });
+    it.each([
+      ["false", false],
+      ["0", 0],
+      ["an empty string", ""],
+      ["null", null],
+      ["undefined", undefined],
+    ])("takes %s as the error for success, as express-session does", async (_label, falsy) => {
+      const memory = await memoryWith(SID, record("alice"));
+      const store: SessionStore = {
+        get(sid, callback) {
+          memory.get(sid, (error: unknown, value) => {
+            callback(error ?? falsy, value);
+          });
+        },
+      };
+
+      const found = await readRecord(store, SID, 1000);
+
+      expect(userOf(found)).toBe("alice");
     });
   });
 

@@ -21,9 +21,10 @@ export function sessionIdFromCookie(
   // Cheap test first: most non-session requests never pay for a parse.
   if (header === undefined || !header.includes(name)) return undefined;
   let value = parseCookie(header)[name];
-  if (value === undefined || value === "") return undefined;
+  if (value === undefined) return undefined;
   // RFC 6265 allows a quoted value; express-session's parser strips the quotes, so do we.
   if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  if (value === "") return undefined;
   if (!value.startsWith(SIGNED_PREFIX)) {
     throw new SessionError(
       "BAD_SIGNATURE",
