@@ -101,58 +101,58 @@ describe("SessionServer with a bus", () => {
   }
 
   it("ends the session's sockets on the other node when it is destroyed on one", async () => {
-    const cookie = await apps[0]!.login("ada");
-    const other = await apps[0]!.login("bob");
+    const cookie = await apps[0].login("ada");
+    const other = await apps[0].login("bob");
     await connectBoth(cookie);
     await connectBoth(other);
     const ends: string[] = [];
-    servers[1]!.on("session_end", (_sid, reason) => ends.push(reason));
-    const ada = sockets[0]![0]!;
-    expect(await servers[0]!.destroySession(ada.sessionId)).toBe(1);
+    servers[1].on("session_end", (_sid, reason) => ends.push(reason));
+    const ada = sockets[0][0];
+    expect(await servers[0].destroySession(ada.sessionId)).toBe(1);
     await until(() => ends.length === 1);
     expect(ends).toEqual(["destroyed"]);
-    expect(servers[1]!.socketsOf(ada.sessionId)).toEqual([]);
-    expect(servers[1]!.socketsOf(sockets[1]![1]!.sessionId)).toHaveLength(1);
+    expect(servers[1].socketsOf(ada.sessionId)).toEqual([]);
+    expect(servers[1].socketsOf(sockets[1][1].sessionId)).toHaveLength(1);
   });
 
   it("ends the sockets on the other node with closeSession's reason", async () => {
-    const cookie = await apps[0]!.login("ada");
+    const cookie = await apps[0].login("ada");
     await connectBoth(cookie);
     const reasons: string[] = [];
-    sockets[1]![0]!.on("session_end", (reason) => reasons.push(reason));
-    servers[0]!.closeSession(sockets[0]![0]!.sessionId);
+    sockets[1][0].on("session_end", (reason) => reasons.push(reason));
+    servers[0].closeSession(sockets[0][0].sessionId);
     await until(() => reasons.length === 1);
     expect(reasons).toEqual(["closed"]);
   });
 
   it("refreshes the other node's sockets after updateSession", async () => {
-    const cookie = await apps[0]!.login("ada");
+    const cookie = await apps[0].login("ada");
     await connectBoth(cookie);
-    const remote = sockets[1]![0]!;
+    const remote = sockets[1][0];
     const updated = new Promise<AppSession>((resolve) => remote.once("session_update", resolve));
-    await sockets[0]![0]!.updateSession((record) => {
+    await sockets[0][0].updateSession((record) => {
       (record as AppSession).counter = 7;
     });
     expect((await updated).counter).toBe(7);
     expect(remote.session.counter).toBe(7);
-    expect(buses[0]!.published.map((m) => m.type)).toEqual(["update"]);
+    expect(buses[0].published.map((m) => m.type)).toEqual(["update"]);
   });
 
   it("ignores its own messages", async () => {
-    const cookie = await apps[0]!.login("ada");
+    const cookie = await apps[0].login("ada");
     await connectBoth(cookie);
-    const local = sockets[0]![0]!;
+    const local = sockets[0][0];
     let updates = 0;
     local.on("session_update", () => updates++);
     await local.updateSession((record) => {
       (record as AppSession).counter = 1;
     });
-    await until(() => sockets[1]![0]!.session.counter === 1);
+    await until(() => sockets[1][0].session.counter === 1);
     expect(updates).toBe(1);
   });
 
   it("throws a TypeError for a bus without the SessionBus methods", () => {
-    expect(() => attachServer(apps[0]!, { bus: {} as SessionBus })).toThrow(
+    expect(() => attachServer(apps[0], { bus: {} as SessionBus })).toThrow(
       new TypeError(
         "engine.io-session: `bus` must be a SessionBus with publish, subscribe and close methods, e.g. new RedisSessionBus(redisClient)",
       ),
