@@ -253,8 +253,8 @@ export class SessionServer<S = SessionRecord> extends Server {
    * @returns how many sockets were closed
    * @example
    * app.post("/logout", async (req, res) => {
-   *   await server.destroySession(req.sessionID);
-   *   res.clearCookie("connect.sid").redirect("/");
+   *   await server.destroySession(req.sessionID); // store entry gone, every socket ended
+   *   req.session.destroy(() => res.clearCookie("connect.sid").redirect("/")); // no re-save
    * });
    */
   async destroySession(sessionId: string): Promise<number> {
