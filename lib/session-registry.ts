@@ -147,8 +147,10 @@ export class SessionRegistry<S> implements SessionHost<S> {
     if (typeof store.set !== "function") {
       throw new SessionError("STORE_ERROR", "the store has no set(sid, session, callback) method");
     }
+    // An active session's expiry moves forward, as express-session's save after touch() does.
+    resetExpiry(record);
+    // The fingerprint stays: revalidation then brings this write to the session's other sockets.
     await this.#call("set", (callback) => store.set?.(sessionId, record, callback), sessionId);
-    this.#remember(sessionId, record);
   }
 
   /**
@@ -257,13 +259,6 @@ export class SessionRegistry<S> implements SessionHost<S> {
       this.#options.lookupTimeout,
       `store.${method} for session ${redactId(sessionId)}`,
     );
-  }
-
-  #remember(sessionId: string, record: SessionRecord): void {
-    const live = this.#sessions.get(sessionId);
-    if (live !== undefined && this.#options.revalidateInterval !== false) {
-      live.fingerprint = fingerprintOf(record);
-    }
   }
 
   #remove(socket: SessionSocket<S>): void {

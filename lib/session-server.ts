@@ -356,8 +356,9 @@ export class SessionServer<S = SessionRecord> extends Server {
 
   async #resolve(req: EngineRequest): Promise<ResolvedSession<S>> {
     this.#checkOrigin(req);
+    let found: { sessionId: string; record: SessionRecord };
     try {
-      return await this.#resolveExisting(req);
+      found = await this.#findExisting(req);
     } catch (error) {
       if (
         !this.#settings.create ||
@@ -369,6 +370,10 @@ export class SessionServer<S = SessionRecord> extends Server {
       debug("no usable session (%s): creating one", error.code);
       return this.#create(req);
     }
+    // hydrate() runs outside the try: its refusals never create a session.
+    const session = await this.#hydrate(found.record, found.sessionId, req);
+    debug("session %s resolved", redactId(found.sessionId));
+    return { ...found, session, created: false };
   }
 
   #checkOrigin(req: EngineRequest): void {
@@ -410,7 +415,8 @@ export class SessionServer<S = SessionRecord> extends Server {
     }
   }
 
-  async #resolveExisting(req: EngineRequest): Promise<ResolvedSession<S>> {
+  /** The verified id and this handshake's private copy of its stored record. */
+  async #findExisting(req: EngineRequest): Promise<{ sessionId: string; record: SessionRecord }> {
     let sessionId: string | undefined;
     try {
       sessionId = this.sessionIdFrom(req);
@@ -428,9 +434,7 @@ export class SessionServer<S = SessionRecord> extends Server {
         cause: error,
       });
     }
-    const session = await this.#hydrate(record, sessionId, req);
-    debug("session %s resolved", redactId(sessionId));
-    return { sessionId, record, session, created: false };
+    return { sessionId, record };
   }
 
   #noCookie(req: IncomingMessage): SessionError {
