@@ -50,12 +50,18 @@ export class RedisSessionBus implements SessionBus {
   #subscriber: RedisSubscriberLike | undefined;
 
   constructor(client: RedisClientLike, options: RedisSessionBusOptions = {}) {
-    if (typeof client !== "object" || typeof client.duplicate !== "function") {
+    const given: unknown = client;
+    if (
+      typeof given !== "object" ||
+      given === null ||
+      typeof (given as Partial<RedisClientLike>).duplicate !== "function" ||
+      typeof (given as Partial<RedisClientLike>).publish !== "function"
+    ) {
       throw new TypeError(
         "engine.io-session: RedisSessionBus needs a node-redis v5 client: new RedisSessionBus(await createClient().connect())",
       );
     }
-    const channel = options.channel ?? "engine.io-session";
+    const channel: unknown = options.channel === undefined ? "engine.io-session" : options.channel;
     if (typeof channel !== "string" || channel === "") {
       throw new TypeError(
         "engine.io-session: RedisSessionBus `channel` must be a non-empty string",
