@@ -1,0 +1,268 @@
+// The server under test: one variant, in its own process, on 127.0.0.1, driven over IPC by
+// bench/run.mjs. Run with --expose-gc (for the memory figure).
+//
+//   node --expose-gc bench/server.mjs <variant> [redisPort]
+//
+// Variants:
+//   plain          engine.io Server attached to an http server: the limit, session cost zero
+//   use            engine.use(session(...)): socket.io's documented recipe (every HTTP request)
+//   use-guard      the same behind the documented handshake-only guard (req._query.sid === undefined)
+//   session-memory SessionServer + express-session MemoryStore
+//   session-redis  SessionServer + connect-redis 9 (node-redis 5)
+import http from "node:http";
+import crypto from "node:crypto";
+import process from "node:process";
+import v8 from "node:v8";
+import { createRequire } from "node:module";
+import { setImmediate as tick } from "node:timers/promises";
+
+const require = createRequire(import.meta.url);
+const { Server } = require("engine.io");
+const session = require("express-session");
+const signature = require("cookie-signature");
+// The orchestrator hands over a snapshot of dist/ (BENCH_DIST); standalone, use the build here.
+const { SessionServer } = require(process.env.BENCH_DIST ?? "../dist/index.js");
+
+const variant = process.argv[2];
+const redisPort = Number(process.argv[3] ?? 0);
+
+const SECRET = "bench secret: keyboard cat on a shared 2-core machine";
+const COOKIE_NAME = "connect.sid";
+const DAY = 24 * 60 * 60 * 1000;
+
+/** A realistic express-session record: the cookie plus a small logged-in user. */
+function sessionRecord() {
+  return {
+    cookie: {
+      originalMaxAge: DAY,
+      expires: new Date(Date.now() + DAY).toISOString(),
+      secure: false,
+      httpOnly: true,
+      path: "/",
+      sameSite: "lax",
+    },
+    user: { id: "u_1234567", name: "Ada Lovelace", email: "ada@example.com", roles: ["admin"] },
+    csrfSecret: "k3Jt0c5mE9v1qXbLr2hQ8w",
+    visits: 42,
+  };
+}
+
+// ---------------------------------------------------------------- store, with read counters
+const counters = { get: 0, set: 0, touch: 0 };
+
+async function makeStore() {
+  let store;
+  let redisClient;
+  if (variant === "session-redis") {
+    const { createClient } = require("redis");
+    const { RedisStore } = require("connect-redis");
+    redisClient = createClient({ socket: { host: "127.0.0.1", port: redisPort } });
+    redisClient.on("error", (error) => {
+      process.stderr.write(`[server] redis error: ${String(error)}\n`);
+    });
+    await redisClient.connect();
+    store = new RedisStore({ client: redisClient, prefix: "bench:" });
+  } else {
+    store = new session.MemoryStore();
+  }
+  // Count every call in this process; keep each method's declared arity (the library reads it).
+  const { get, set, touch } = store;
+  store.get = function countedGet(sid, callback) {
+    counters.get++;
+    return get.call(this, sid, callback);
+  };
+  store.set = function countedSet(sid, sess, callback) {
+    counters.set++;
+    return set.call(this, sid, sess, callback);
+  };
+  if (typeof touch === "function") {
+    store.touch = function countedTouch(sid, sess, callback) {
+      counters.touch++;
+      return touch.call(this, sid, sess, callback);
+    };
+  }
+  return { store, redisClient };
+}
+
+function storeSet(store, sid, record) {
+  return new Promise((resolve, reject) => {
+    store.set(sid, record, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+// ---------------------------------------------------------------- the variant's engine
+const mode = { closeOnConnect: false, echo: true };
+let messages = 0;
+
+/** What the app does with a raw engine.io socket (plain engine.io and the recipe). */
+function onRawSocket(conn) {
+  if (mode.closeOnConnect) {
+    conn.close(true);
+    return;
+  }
+  conn.on("message", (data) => {
+    messages++;
+    if (mode.echo && conn.transport.name === "websocket") conn.send(data);
+  });
+}
+
+/** The documented handshake-only guard of socket.io's "use with express-session" guide. */
+function onlyForHandshake(middleware) {
+  return (req, res, next) => {
+    const isHandshake = req._query.sid === undefined;
+    if (isHandshake) {
+      middleware(req, res, next);
+    } else {
+      next();
+    }
+  };
+}
+
+/** The recipe's "only allow authenticated users" check, so every variant refuses a bad session. */
+function requireUser(req, res, next) {
+  if (req.session?.user) next();
+  else next(new Error("unauthorized"));
+}
+
+function build(httpServer, store) {
+  if (variant === "plain") {
+    const engine = new Server();
+    engine.attach(httpServer);
+    engine.on("connection", onRawSocket);
+    return engine;
+  }
+  if (variant === "use" || variant === "use-guard") {
+    const sessionMiddleware = session({
+      store,
+      secret: SECRET,
+      name: COOKIE_NAME,
+      resave: false,
+      saveUninitialized: false,
+    });
+    const engine = new Server();
+    engine.attach(httpServer);
+    if (variant === "use") {
+      engine.use(sessionMiddleware);
+      engine.use(requireUser);
+    } else {
+      engine.use(onlyForHandshake(sessionMiddleware));
+      engine.use(onlyForHandshake(requireUser));
+    }
+    engine.on("connection", onRawSocket);
+    return engine;
+  }
+  if (variant === "session-memory" || variant === "session-redis") {
+    const engine = new SessionServer(httpServer, { store, secret: SECRET, name: COOKIE_NAME });
+    engine.on("session", (socket) => {
+      if (mode.closeOnConnect) {
+        socket.conn.close(true);
+        return;
+      }
+      socket.on("message", (data) => {
+        messages++;
+        if (mode.echo && socket.transport === "websocket") socket.send(data);
+      });
+    });
+    return engine;
+  }
+  throw new Error(`unknown variant '${variant}'`);
+}
+
+// ---------------------------------------------------------------- control over IPC
+async function collect() {
+  // Several passes: sockets closed just before need their close handlers and weak maps cleared.
+  for (let i = 0; i < 4; i++) {
+    globalThis.gc?.();
+    await tick();
+  }
+  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, external, arrayBuffers };
+}
+
+async function closeAll(engine) {
+  for (const id of Object.keys(engine.clients)) engine.clients[id].close(true);
+  for (let i = 0; i < 200 && engine.clientsCount > 0; i++) await tick();
+  return engine.clientsCount;
+}
+
+async function main() {
+  const { store, redisClient } = await makeStore();
+  const sessionId = crypto.randomBytes(24).toString("base64url");
+  const record = sessionRecord();
+  await storeSet(store, sessionId, record);
+  counters.set = 0;
+  const cookie = [
+    "_ga=GA1.1.1234567890.1700000000",
+    "theme=dark",
+    `${COOKIE_NAME}=${encodeURIComponent(`s:${signature.sign(sessionId, SECRET)}`)}`,
+  ].join("; ");
+
+  const httpServer = http.createServer();
+  httpServer.keepAliveTimeout = 60_000;
+  const engine = build(httpServer, store);
+  await new Promise((resolve) =>
+    httpServer.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, resolve),
+  );
+  const { port } = httpServer.address();
+
+  let cpuMark = process.cpuUsage();
+  const handlers = {
+    mode: (args) => Object.assign(mode, args),
+    reset: () => {
+      counters.get = counters.set = counters.touch = 0;
+      messages = 0;
+      cpuMark = process.cpuUsage();
+      return { at: Number(process.hrtime.bigint() / 1000n) }; // µs, the clock of --cpu-prof
+    },
+    stats: () => {
+      const cpu = process.cpuUsage(cpuMark);
+      return {
+        ...counters,
+        messages,
+        clients: engine.clientsCount,
+        cpuMicros: cpu.user + cpu.system,
+        at: Number(process.hrtime.bigint() / 1000n),
+      };
+    },
+    closeAll: () => closeAll(engine),
+    memory: () => collect(),
+    /** The heap size of one session record (what the store returns), measured on 10,000 copies. */
+    recordHeapBytes: async () => {
+      const copies = new Array(10_000);
+      const before = (await collect()).heapUsed;
+      for (let i = 0; i < copies.length; i++) copies[i] = JSON.parse(JSON.stringify(record));
+      const after = (await collect()).heapUsed;
+      const bytes = (after - before) / copies.length - 8; // minus the array slot
+      copies.length = 0;
+      return bytes;
+    },
+    // For investigations (bench/profile.mjs does not need it): a heap snapshot after GC.
+    heapSnapshot: async ({ file }) => {
+      await collect();
+      return v8.writeHeapSnapshot(file);
+    },
+  };
+  process.on("message", async ({ id, cmd, args }) => {
+    try {
+      const handler = handlers[cmd];
+      if (handler === undefined) throw new Error(`unknown command '${cmd}'`);
+      process.send({ id, ok: true, value: await handler(args) });
+    } catch (error) {
+      process.send({ id, ok: false, error: String(error?.stack ?? error) });
+    }
+  });
+  // The orchestrator going away takes this process with it.
+  process.on("disconnect", () => process.exit(0));
+  process.send({
+    ready: true,
+    port,
+    cookie,
+    recordJsonLength: JSON.stringify(record).length,
+    redis: redisClient !== undefined,
+  });
+}
+
+main().catch((error) => {
+  process.stderr.write(`[server ${variant}] ${String(error?.stack ?? error)}\n`);
+  process.exit(1);
+});
