@@ -194,6 +194,7 @@ for (const { path: file } of info.files) {
     }
     const parts = specifier.split("/");
     const name = specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+    if (name === pkg.name) continue; // its own subpaths, e.g. in TSDoc examples
     used.add(name);
     if (!declared.has(name)) problems.push(`${file} loads "${specifier}", not in dependencies`);
   }
