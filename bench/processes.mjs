@@ -166,6 +166,28 @@ export function forkChild(file, args, execArgv, name) {
   };
 }
 
+/** Runs a bench script to completion (with the build snapshot) and resolves with its stdout. */
+export function runScript(file, args, timeoutMs = 120_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, file), ...args], {
+      cwd: root,
+      env: childEnv,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    children.add(child);
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk) => (out += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${file} exited (code ${code}, signal ${signal})`));
+    });
+  });
+}
+
 // ---------------------------------------------------------------- redis, when there is one
 function freePort() {
   return new Promise((resolve, reject) => {

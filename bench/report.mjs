@@ -258,6 +258,16 @@ export function markdownReport(results) {
     `The session record is ${int(first?.recordJsonLength)} bytes as JSON and ${int(first?.recordHeapBytes)} bytes on the heap (one parsed copy).`,
     "",
   );
+  if (Array.isArray(results.handshakeCost)) {
+    lines.push(
+      "### The library's own CPU per handshake (in one process, no sockets; bench/handshake-cost.mjs)",
+      "",
+      "| case | µs CPU per handshake (median of 7 × 20,000) |",
+      "| --- | --: |",
+      ...results.handshakeCost.map((r) => `| ${r.case} | ${r.medianMicros.toFixed(1)} |`),
+      "",
+    );
+  }
   const sessionKeys = [...new Set(targets.map((t) => t.variant))];
   lines.push(
     "### Targets (issue 6)",

@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import console from "node:console";
-import { forkChild, here, killAll, root, startRedis, watchdog } from "./processes.mjs";
+import { forkChild, here, killAll, root, runScript, startRedis, watchdog } from "./processes.mjs";
 import { evaluate, markdownReport, svgChart } from "./report.mjs";
 
 watchdog(20);
@@ -251,6 +251,17 @@ async function main() {
     }
   }
 
+  // The library's own CPU per handshake, in one process, without sockets (robust to machine load).
+  let handshakeCost = null;
+  try {
+    handshakeCost = JSON.parse(await runScript("handshake-cost.mjs", ["--json"]));
+    for (const r of handshakeCost) {
+      console.log(`in-process: ${r.case}: ${r.medianMicros.toFixed(2)} µs CPU per handshake`);
+    }
+  } catch (error) {
+    failures.push({ round: 0, variant: "handshake-cost", error: String(error?.message ?? error) });
+  }
+
   const seconds = (Date.now() - startedAt) / 1000;
   const results = {
     date: new Date().toISOString(),
@@ -264,6 +275,7 @@ async function main() {
     failures,
     runs,
     memoryRuns,
+    handshakeCost,
   };
   const summaryTables = evaluate(results);
   results.summary = summaryTables;

@@ -9,12 +9,14 @@
 //   use-guard      the same behind the documented handshake-only guard (req._query.sid === undefined)
 //   session-memory SessionServer + express-session MemoryStore
 //   session-redis  SessionServer + connect-redis 9 (node-redis 5)
+//   plain-async    (investigations only) plain engine.io, handshakes answered one loop turn later
 import http from "node:http";
 import crypto from "node:crypto";
 import process from "node:process";
 import v8 from "node:v8";
 import { createRequire } from "node:module";
 import { setImmediate as tick } from "node:timers/promises";
+import { setImmediate } from "node:timers";
 
 const require = createRequire(import.meta.url);
 const { Server } = require("engine.io");
@@ -127,6 +129,16 @@ function requireUser(req, res, next) {
 function build(httpServer, store) {
   if (variant === "plain") {
     const engine = new Server();
+    engine.attach(httpServer);
+    engine.on("connection", onRawSocket);
+    return engine;
+  }
+  if (variant === "plain-async") {
+    // For investigations (bench/profile.mjs): plain engine.io whose handshakes finish one event-loop
+    // turn later, as every session variant's do. Not part of the default run.
+    const engine = new Server({
+      allowRequest: (req, callback) => setImmediate(callback, null, true),
+    });
     engine.attach(httpServer);
     engine.on("connection", onRawSocket);
     return engine;
