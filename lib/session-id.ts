@@ -20,10 +20,11 @@ export function sessionIdFromCookie(
 ): string | undefined {
   // Cheap test first: most non-session requests never pay for a parse.
   if (header === undefined || !header.includes(name)) return undefined;
-  let value = parseCookie(header)[name];
-  if (value === undefined) return undefined;
-  // RFC 6265 allows a quoted value; express-session's parser strips the quotes, so do we.
-  if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  // Parse raw, then strip the quotes, then percent-decode: the order express-session's parser (cookie
+  // 0.7) uses, so a header means the same session to the HTTP app and to the socket server.
+  const raw = parseCookie(header, RAW)[name];
+  if (raw === undefined) return undefined;
+  const value = percentDecode(stripQuotes(raw));
   if (value === "") return undefined;
   if (!value.startsWith(SIGNED_PREFIX)) {
     throw new SessionError(
@@ -42,6 +43,27 @@ export function sessionIdFromCookie(
       secrets.length === 1 ? "" : "s"
     }`,
   );
+}
+
+/** Parser options that keep values as they are on the wire. */
+const RAW = { decode: (value: string) => value };
+
+/**
+ * RFC 6265 allows a quoted value. Like express-session, a value that starts and ends with `"` loses
+ * both (a lone `"` too, leaving nothing).
+ */
+function stripQuotes(value: string): string {
+  return value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+}
+
+/** Percent-decodes like express-session: a value that cannot be decoded stays as it is. */
+function percentDecode(value: string): string {
+  if (!value.includes("%")) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 /** The names of the cookies in a header, for a debug line that explains a missing session. */
