@@ -618,16 +618,20 @@ describe("the lookup timer", () => {
     expect(await lookupTimersArmedAfter(faultyStores.rejects())).toBe(0);
   });
 
-  // lib/store.ts callStore(): `returned.then(...)` runs inside the Promise executor without a
-  // try/catch. When a store returns a thenable whose then() throws (or whose `then` getter
-  // throws), the executor throws: the promise rejects (the handshake rightly gets STORE_ERROR),
-  // but settle() never runs, so the lookupTimeout timer stays armed for the full lookupTimeout
-  // (5 s by default) after the outcome. Fix: wrap the `returned.then(...)` call in try/catch and
-  // settle(error) in the catch.
-  it.failing("is cleared as soon as a store's thenable throws from then()", async () => {
+  // A thenable whose then() throws rejects the lookup with STORE_ERROR; the timer must go with it.
+  it("is cleared as soon as a store's thenable throws from then()", async () => {
     const store = storeWith(() => ({
       then() {
         throw new Error("broken thenable");
+      },
+    }));
+    expect(await lookupTimersArmedAfter(store)).toBe(0);
+  });
+
+  it("is cleared as soon as a store's thenable throws from its `then` getter", async () => {
+    const store = storeWith(() => ({
+      get then(): unknown {
+        throw new Error("broken getter");
       },
     }));
     expect(await lookupTimersArmedAfter(store)).toBe(0);

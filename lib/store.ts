@@ -86,15 +86,21 @@ export function callStore<T>(
       settle(error ?? new Error("store threw a nullish value"));
       return;
     }
-    if (isThenable(returned)) {
-      returned.then(
-        (value) => {
-          if (value !== undefined || !declaresCallback) settle(undefined, value as T);
-        },
-        (error: unknown) => {
-          settle(error ?? new Error("store rejected with a nullish value"));
-        },
-      );
+    // A hostile thenable can throw from its `then` getter or from then() itself: settle on that too,
+    // so the timer never outlives the answer.
+    try {
+      if (isThenable(returned)) {
+        returned.then(
+          (value) => {
+            if (value !== undefined || !declaresCallback) settle(undefined, value as T);
+          },
+          (error: unknown) => {
+            settle(error ?? new Error("store rejected with a nullish value"));
+          },
+        );
+      }
+    } catch (error) {
+      settle(error ?? new Error("store's promise threw a nullish value"));
     }
   });
 }
