@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import createDebug from "debug";
 import { SessionError, redactId } from "./errors";
-import type { SessionEndReason, SessionHost, SessionSocket } from "./session-socket";
-import { callStore, readRecord, type SessionRecord, type SessionStore } from "./store";
+import type { SessionEndReason, SessionSocket } from "./session-socket";
+import { callStore, copyRecord, readRecord, type SessionRecord, type SessionStore } from "./store";
 
 const debug = createDebug("engine.io-session");
 
@@ -27,6 +27,11 @@ interface LiveSession<S> {
   fingerprint: string | undefined;
   /** A revalidation of this session is in flight. */
   revalidating: boolean;
+  /**
+   * Counts the writes and refreshes of this session here. A revalidation whose read started before
+   * one of them answers with an older record: it must not roll the sockets back to it.
+   */
+  generation: number;
 }
 
 /** The stored data without the cookie, whose expiry moves on every HTTP request. */
@@ -45,7 +50,7 @@ function resetExpiry(record: SessionRecord): void {
  * serializes read-modify-write updates, the touch and revalidation timers, and the store calls that
  * sockets make. Keeps session-server.ts about the handshake.
  */
-export class SessionRegistry<S> implements SessionHost<S> {
+export class SessionRegistry<S> {
   readonly #options: RegistryOptions<S>;
   readonly #sessions = new Map<string, LiveSession<S>>();
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -88,14 +93,22 @@ export class SessionRegistry<S> implements SessionHost<S> {
         fingerprint:
           this.#options.revalidateInterval === false ? undefined : fingerprintOf(socket.record),
         revalidating: false,
+        generation: 0,
       };
       this.#sessions.set(socket.sessionId, live);
     }
     live.sockets.add(socket);
-    socket.conn.once("close", () => {
-      this.#remove(socket);
-    });
     this.#startTimers();
+  }
+
+  /** Forgets `socket` (it closed). The last socket of a session takes the session with it. */
+  remove(socket: SessionSocket<S>): void {
+    const live = this.#sessions.get(socket.sessionId);
+    if (live === undefined || !live.sockets.delete(socket)) return;
+    if (live.sockets.size === 0) {
+      this.#sessions.delete(socket.sessionId);
+      this.#stopTimersIfIdle();
+    }
   }
 
   /** The open sockets of a session here, as a new array. */
@@ -138,7 +151,7 @@ export class SessionRegistry<S> implements SessionHost<S> {
   /** A fresh read of the record: never shared with a handshake's read, never cached. */
   async read(sessionId: string): Promise<SessionRecord> {
     const record = await readRecord(this.#options.store, sessionId, this.#options.lookupTimeout);
-    return structuredClone(record);
+    return copyRecord(record, sessionId);
   }
 
   /** Writes `record` to the store. */
@@ -150,6 +163,7 @@ export class SessionRegistry<S> implements SessionHost<S> {
     // An active session's expiry moves forward, as express-session's save after touch() does.
     resetExpiry(record);
     // The fingerprint stays: revalidation then brings this write to the session's other sockets.
+    this.#bump(sessionId);
     await this.#call("set", (callback) => store.set?.(sessionId, record, callback), sessionId);
   }
 
@@ -178,52 +192,61 @@ export class SessionRegistry<S> implements SessionHost<S> {
   /**
    * Read-modify-write, serialized per session id in this process: fresh read, `mutate`, write, then
    * every local socket of the session gets its own copy and `session_update`.
+   *
+   * @param caller - the socket that asked: a refresh failure of its own rejects the update (the store
+   *   has the new record; the socket keeps its old session) instead of becoming a `session_error`
    */
   update(
     sessionId: string,
     mutate: (record: SessionRecord) => void | Promise<void>,
+    caller?: SessionSocket<S>,
   ): Promise<SessionRecord> {
     return this.#locked(sessionId, async () => {
       const record = await this.read(sessionId);
       await mutate(record);
       await this.write(sessionId, record);
-      await this.refresh(sessionId, record);
+      const failure = await this.refresh(sessionId, record, caller);
+      if (failure !== undefined) throw failure;
       return record;
     });
   }
 
-  /** The server's `hydrate()`, for sockets that reload. */
-  hydrate(record: SessionRecord, sessionId: string, req: IncomingMessage): S | Promise<S> {
-    return this.#options.hydrate(record, sessionId, req);
-  }
-
   /**
    * Gives every local socket of the session its own copy of `record`, hydrated, and emits
-   * `session_update` on each. A socket whose hydrate fails keeps its session (`session_error`).
+   * `session_update` on each. A socket whose copy or hydrate fails keeps its session and gets a
+   * `session_error`, except `caller`, whose failure is returned instead.
    */
-  async refresh(sessionId: string, record: SessionRecord): Promise<void> {
+  async refresh(
+    sessionId: string,
+    record: SessionRecord,
+    caller?: SessionSocket<S>,
+  ): Promise<SessionError | undefined> {
     const live = this.#sessions.get(sessionId);
-    if (live === undefined) return;
+    if (live === undefined) return undefined;
+    live.generation++;
     if (this.#options.revalidateInterval !== false) live.fingerprint = fingerprintOf(record);
+    let callerFailure: SessionError | undefined;
     await Promise.all(
       [...live.sockets].map(async (socket) => {
-        const copy = structuredClone(record);
+        let copy: SessionRecord;
         let session: S;
         try {
+          copy = copyRecord(record, sessionId);
           session = await this.#options.hydrate(copy, sessionId, socket.request);
         } catch (error) {
-          this.#options.onError(
+          const failure =
             error instanceof SessionError
               ? error
-              : new SessionError("HYDRATE_FAILED", "hydrate() failed on refresh", { cause: error }),
-            socket.request,
-          );
+              : new SessionError("HYDRATE_FAILED", "hydrate() failed on refresh", { cause: error });
+          if (socket === caller) callerFailure = failure;
+          else this.#options.onError(failure, socket.request);
           return;
         }
         socket.replaceSession(copy, session);
         socket.emit("session_update", session);
       }),
     );
+    return callerFailure;
   }
 
   /** Stops every timer; later sockets start none. */
@@ -261,13 +284,10 @@ export class SessionRegistry<S> implements SessionHost<S> {
     );
   }
 
-  #remove(socket: SessionSocket<S>): void {
-    const live = this.#sessions.get(socket.sessionId);
-    if (live === undefined || !live.sockets.delete(socket)) return;
-    if (live.sockets.size === 0) {
-      this.#sessions.delete(socket.sessionId);
-      this.#stopTimersIfIdle();
-    }
+  /** Marks a write of the session: revalidations already in flight are now stale. */
+  #bump(sessionId: string): void {
+    const live = this.#sessions.get(sessionId);
+    if (live !== undefined) live.generation++;
   }
 
   #startTimers(): void {
@@ -322,8 +342,11 @@ export class SessionRegistry<S> implements SessionHost<S> {
   async #revalidate(sessionId: string, live: LiveSession<S>): Promise<void> {
     const [first] = live.sockets; // a live session always has a socket
     live.revalidating = true;
+    const generation = live.generation;
     try {
       const record = await this.read(sessionId);
+      // A write or refresh since the read began has newer data than this answer: keep it.
+      if (live.generation !== generation) return;
       if (this.#sessions.get(sessionId) === live && fingerprintOf(record) !== live.fingerprint) {
         debug("session %s changed in the store: refreshing", redactId(sessionId));
         await this.refresh(sessionId, record);
@@ -331,7 +354,7 @@ export class SessionRegistry<S> implements SessionHost<S> {
     } catch (error) {
       if (!(error instanceof SessionError && error.code === "NOT_FOUND")) {
         this.#backgroundError(error, first);
-      } else if (this.#sessions.get(sessionId) === live) {
+      } else if (this.#sessions.get(sessionId) === live && live.generation === generation) {
         this.closeSession(sessionId, "expired");
       }
     } finally {

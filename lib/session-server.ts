@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import { Server, type Socket } from "engine.io";
 import createDebug from "debug";
 import { SessionError, redactId, type SessionErrorCode } from "./errors";
@@ -14,8 +14,13 @@ import { originCheck, type OriginCheck } from "./origin";
 import type { SessionBusMessage } from "./session-bus";
 import { newSession } from "./session-cookie";
 import { SessionRegistry } from "./session-registry";
-import { SessionSocket, type ResolvedSession, type SessionEndReason } from "./session-socket";
-import { SessionLoader, type SessionRecord } from "./store";
+import {
+  SessionSocket,
+  type ResolvedSession,
+  type SessionEndReason,
+  type SessionHost,
+} from "./session-socket";
+import { SessionLoader, copyRecord, type SessionRecord } from "./store";
 
 const debug = createDebug("engine.io-session");
 
@@ -23,12 +28,6 @@ const debug = createDebug("engine.io-session");
 type EngineRequest = Parameters<Server["verify"]>[0];
 /** engine.io's `verify` callback. */
 type VerifyCallback = Parameters<Server["verify"]>[2];
-
-/** Where a resolved handshake waits on its request for the `connection` that follows. */
-const kResolved = Symbol("engine.io-session.resolved");
-interface ResolvableRequest {
-  [kResolved]?: ResolvedSession<unknown> | undefined;
-}
 
 /** What engine.io emits as `connection_error`; a refused session has `context.name` = its code. */
 export interface ConnectionError {
@@ -162,6 +161,14 @@ export class SessionServer<S = SessionRecord> extends Server {
   /** This node's id on the bus: its own messages come back and are ignored. */
   readonly #nodeId = randomBytes(8).toString("hex");
   readonly #wrappers = new WeakMap<Socket, SessionSocket<S>>();
+  /**
+   * Resolved handshakes waiting for their `connection`, by request. A side table rather than a
+   * property on the request: engine.io keeps every socket's request, and a new property would grow
+   * each of them for the socket's whole life.
+   */
+  readonly #resolved = new WeakMap<IncomingMessage, ResolvedSession<S>>();
+  /** What every socket of this server asks of it: built once, shared by all sockets. */
+  readonly #host: SessionHost<S>;
   #closing = false;
 
   /** Builds the server unattached: call `attach(httpServer)` or drive `handleRequest`/`handleUpgrade`. */
@@ -186,6 +193,21 @@ export class SessionServer<S = SessionRecord> extends Server {
       onEnd: (sessionId, reason) => this.emit("session_end", sessionId, reason),
       onError: (error, req) => this.emit("session_error", error, req),
     });
+    this.#host = {
+      read: (sessionId) => this.#registry.read(sessionId),
+      write: (sessionId, record) => this.#registry.write(sessionId, record),
+      touch: (sessionId, record) => this.#registry.touch(sessionId, record),
+      update: async (sessionId, mutate, caller) => {
+        const record = await this.#registry.update(sessionId, mutate, caller);
+        this.#publish({ type: "update", origin: this.#nodeId, sessionId });
+        return record;
+      },
+      hydrate: (record, sessionId, request) => this.hydrate(record, sessionId, request),
+      destroySession: (sessionId) => this.destroySession(sessionId),
+      release: (socket) => {
+        this.#registry.remove(socket);
+      },
+    };
     // Registered first, so the session event precedes every listener the app adds.
     this.prependListener("connection", (conn) => {
       this.#onConnection(conn);
@@ -199,7 +221,10 @@ export class SessionServer<S = SessionRecord> extends Server {
       });
     if (settings.create) {
       this.prependListener("initial_headers", (headers, req) => {
-        appendSetCookie(headers, req as EngineRequest & ResolvableRequest);
+        const resolved = this.#resolved.get(req);
+        if (resolved?.setCookie !== undefined) {
+          appendSetCookie(headers, resolved.setCookie, resolved.response);
+        }
       });
     }
     if (httpServer !== undefined) this.attach(httpServer, engineOpts);
@@ -350,7 +375,7 @@ export class SessionServer<S = SessionRecord> extends Server {
       }
       return;
     }
-    (req as ResolvableRequest)[kResolved] = outcome;
+    this.#resolved.set(req, outcome);
     fn();
   }
 
@@ -397,10 +422,13 @@ export class SessionServer<S = SessionRecord> extends Server {
   async #create(req: EngineRequest): Promise<ResolvedSession<S>> {
     const { name, secrets, cookie } = this.#settings;
     const fresh = newSession(name, secrets[0] ?? "", cookie);
-    await this.#registry.write(fresh.sessionId, fresh.record);
     const record = structuredClone(fresh.record);
+    // hydrate() first: a session it refuses is never stored (nobody would ever hold its cookie).
     const session = await this.#hydrate(record, fresh.sessionId, req);
-    return { ...fresh, record, session, created: true };
+    await this.#registry.write(fresh.sessionId, fresh.record);
+    // On polling, engine.io's headers replace what middlewares set on the response: keep theirs.
+    const response = req._query.transport === "polling" ? req.res : undefined;
+    return { ...fresh, record, session, created: true, response };
   }
 
   async #hydrate(record: SessionRecord, sessionId: string, req: EngineRequest): Promise<S> {
@@ -425,16 +453,8 @@ export class SessionServer<S = SessionRecord> extends Server {
     }
     if (sessionId === undefined) throw this.#noCookie(req);
     const stored = await this.#loader.load(sessionId);
-    let record: SessionRecord;
-    try {
-      // Each socket gets its own copy: concurrent handshakes share one read, never one object.
-      record = structuredClone(stored);
-    } catch (error) {
-      throw new SessionError("STORE_ERROR", "the stored session cannot be copied", {
-        cause: error,
-      });
-    }
-    return { sessionId, record };
+    // Each socket gets its own copy: concurrent handshakes share one read, never one object.
+    return { sessionId, record: copyRecord(stored, sessionId) };
   }
 
   #noCookie(req: IncomingMessage): SessionError {
@@ -486,22 +506,18 @@ export class SessionServer<S = SessionRecord> extends Server {
   }
 
   #onConnection(conn: Socket): void {
-    const req = conn.request as (EngineRequest & ResolvableRequest) | null;
-    const resolved = req?.[kResolved] as ResolvedSession<S> | undefined;
+    const req = conn.request as IncomingMessage | null;
+    const resolved = req === null ? undefined : this.#resolved.get(req);
     if (req === null || resolved === undefined) return;
-    req[kResolved] = undefined;
-    const socket = new SessionSocket<S>(conn, resolved, {
-      read: (sessionId) => this.#registry.read(sessionId),
-      write: (sessionId, record) => this.#registry.write(sessionId, record),
-      touch: (sessionId, record) => this.#registry.touch(sessionId, record),
-      update: async (sessionId, mutate) => {
-        const record = await this.#registry.update(sessionId, mutate);
-        this.#publish({ type: "update", origin: this.#nodeId, sessionId });
-        return record;
-      },
-      hydrate: (record, sessionId, request) => this.hydrate(record, sessionId, request),
-      destroySession: (sessionId) => this.destroySession(sessionId),
-    });
+    this.#resolved.delete(req);
+    if (this.#closing) {
+      // The handshake passed verify before close() but engine.io finished it after (an async
+      // generateId): the socket must not outlive the server.
+      debug("closing a socket whose handshake finished after close()");
+      conn.close();
+      return;
+    }
+    const socket = new SessionSocket<S>(conn, resolved, this.#host);
     this.#wrappers.set(conn, socket);
     this.#registry.add(socket);
     this.emit("session", socket, resolved.session);
@@ -509,25 +525,35 @@ export class SessionServer<S = SessionRecord> extends Server {
   }
 }
 
+/** A header value as a list of lines. */
+function headerLines(value: string | string[] | number | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [String(value)];
+}
+
 /**
  * Adds the Set-Cookie of a session created at this handshake to the first response, after any other
- * (engine.io's own `io` cookie included).
+ * (engine.io's own `io` cookie and those engine.io middlewares set included).
  */
-function appendSetCookie(headers: EngineHeaders, req: EngineRequest & ResolvableRequest): void {
-  const setCookie = req[kResolved]?.setCookie;
-  if (setCookie === undefined) return;
+function appendSetCookie(
+  headers: EngineHeaders,
+  setCookie: string,
+  pollingResponse: ServerResponse | undefined,
+): void {
   const existing = headers["Set-Cookie"];
-  if (existing === undefined) {
-    headers["Set-Cookie"] = [setCookie];
-  } else if (req._query.transport === "websocket") {
-    // ws writes each key as one header line, joining arrays with commas: use a second key instead.
-    headers["set-cookie"] = setCookie;
-  } else {
-    headers["Set-Cookie"] = [
-      ...(Array.isArray(existing) ? existing : [String(existing)]),
-      setCookie,
-    ];
+  if (pollingResponse === undefined) {
+    // Websocket: ws writes each key as one header line, joining arrays with commas, and adds the
+    // middlewares' headers itself: a second key keeps every cookie its own line.
+    if (existing === undefined) headers["Set-Cookie"] = [setCookie];
+    else headers["set-cookie"] = setCookie;
+    return;
   }
+  // Polling: res.writeHead(200, headers) replaces what was set with res.setHeader().
+  headers["Set-Cookie"] = [
+    ...headerLines(pollingResponse.getHeader("set-cookie")),
+    ...headerLines(existing),
+    setCookie,
+  ];
 }
 
 /**

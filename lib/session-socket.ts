@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "engine.io";
 import { SessionError } from "./errors";
 import { TypedEmitter } from "tiny-typed-emitter";
@@ -35,9 +35,12 @@ export interface SessionHost<S> {
   update(
     sessionId: string,
     mutate: (record: SessionRecord) => void | Promise<void>,
+    caller: SessionSocket<S>,
   ): Promise<SessionRecord>;
   hydrate(record: SessionRecord, sessionId: string, req: IncomingMessage): S | Promise<S>;
   destroySession(sessionId: string): Promise<number>;
+  /** The socket closed: forget it. */
+  release(socket: SessionSocket<S>): void;
 }
 
 /** engine.io's transport names. */
@@ -88,7 +91,9 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
     this.created = resolved.created;
     this.#host = host;
     conn.on("message", (data: string | Buffer) => this.emit("message", data));
+    // One close listener does both jobs: the server forgets the socket, then the app hears of it.
     conn.once("close", (reason: string, description?: Error) => {
+      host.release(this);
       this.emit("close", reason, description);
     });
   }
@@ -160,7 +165,9 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
    * concurrent updates from many sockets of one session never lose one: a fresh read, `mutate`, a
    * write, then every local socket of the session gets the new value and `session_update`.
    *
-   * @returns this socket's new session value
+   * @returns this socket's new session value. Rejects with a `SessionError` when the read, `mutate`
+   *   or the write fails (nothing is written), or when `hydrate()` refuses the new record for this
+   *   socket (the store has it; this socket keeps its old session).
    * @example
    * socket.on("message", async () => {
    *   await socket.updateSession((record) => {
@@ -170,7 +177,7 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
    * });
    */
   async updateSession(mutate: (record: SessionRecord) => void | Promise<void>): Promise<S> {
-    await this.#host.update(this.sessionId, mutate);
+    await this.#host.update(this.sessionId, mutate, this);
     return this.session;
   }
 
@@ -199,4 +206,6 @@ export interface ResolvedSession<S> {
   readonly created: boolean;
   /** The Set-Cookie of a session created at this handshake. */
   readonly setCookie?: string;
+  /** The polling response of a created session, whose middlewares' Set-Cookie must be kept. */
+  readonly response?: ServerResponse | undefined;
 }

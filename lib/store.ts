@@ -152,6 +152,22 @@ export async function readRecord(
   return record as SessionRecord;
 }
 
+/**
+ * A private copy of a record (`structuredClone`: `Date`s stay dates). A record that cannot be copied
+ * (a function or a socket inside) is a store error, not a crash.
+ */
+export function copyRecord(record: SessionRecord, sessionId: string): SessionRecord {
+  try {
+    return structuredClone(record);
+  } catch (error) {
+    throw new SessionError(
+      "STORE_ERROR",
+      `the stored session ${redactId(sessionId)} cannot be copied: see error.cause`,
+      { cause: error },
+    );
+  }
+}
+
 function notFound(sessionId: string): SessionError {
   return new SessionError(
     "NOT_FOUND",
