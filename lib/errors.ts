@@ -43,6 +43,9 @@ export class SessionError extends Error {
   readonly code: SessionErrorCode;
 
   /**
+   * Builds a refusal with its stable code. Throw one from `hydrate()` or `sessionIdFrom()` to
+   * refuse a handshake with that code.
+   *
    * @param code - the stable code
    * @param message - a human explanation; defaults to a generic one for the code
    * @param options - `cause`: the underlying error (a store's, or one `hydrate()` threw)

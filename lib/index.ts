@@ -1,3 +1,10 @@
+/**
+ * `engine.io-session`: an engine.io server that knows the express-session session of every socket,
+ * verified at the handshake. Start with {@link SessionServer} (or {@link attach}); sockets are
+ * {@link SessionSocket}s; every refusal is a {@link SessionError} with a stable code.
+ *
+ * @module engine.io-session
+ */
 export { SessionServer, attach } from "./session-server";
 export type {
   ConnectionError,

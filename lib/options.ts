@@ -7,6 +7,21 @@ import type { SessionStore } from "./store";
 /**
  * Options of {@link SessionServer}: every engine.io `ServerOptions` and `AttachOptions`, plus the
  * session settings below. Use the same `store`, `secret` and `name` as your express-session.
+ *
+ * @example
+ * const store = new RedisStore({ client: redis }); // connect-redis
+ * const secret = ["new secret", "old secret"]; // the first signs, every one verifies
+ * app.use(session({ store, secret, name: "app.sid", resave: false, saveUninitialized: false }));
+ *
+ * const options: SessionServerOptions = {
+ *   store, // the same store,
+ *   secret, // the same secrets
+ *   name: "app.sid", // and the same cookie name as express-session
+ *   origins: ["https://app.example.com"], // the front end is served from another origin
+ *   revalidateInterval: 60_000, // end sockets of sessions that expired or were destroyed by HTTP
+ *   pingTimeout: 20_000, // any engine.io option passes through
+ * };
+ * const server = new SessionServer<AppSession>(httpServer, options);
  */
 export interface SessionServerOptions extends Omit<ServerOptions, "cookie">, AttachOptions {
   /** The express-session store your HTTP app uses (any compatible store). */

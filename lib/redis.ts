@@ -1,25 +1,45 @@
+/**
+ * `engine.io-session/redis`: {@link RedisSessionBus}, the {@link SessionBus} on Redis pub/sub for
+ * deployments of many nodes that share one session store. Needs the optional peer dependency
+ * `redis` (node-redis v5).
+ *
+ * @module engine.io-session/redis
+ */
 import createDebug from "debug";
 import { parseBusMessage, type SessionBus, type SessionBusMessage } from "./session-bus";
 
 const debug = createDebug("engine.io-session:redis");
 
-/** The part of a node-redis v5 client the subscriber connection uses. */
+/**
+ * The part of a node-redis v5 client the subscriber connection uses: what
+ * {@link RedisClientLike.duplicate} returns.
+ */
 export interface RedisSubscriberLike {
+  /** Opens the connection (node-redis `connect()`). */
   connect(): Promise<unknown>;
+  /** Subscribes to `channel`; `listener` receives each message as a string. */
   subscribe(
     channel: string,
     listener: (message: string, channel: string) => void,
   ): Promise<unknown>;
+  /** Unsubscribes from `channel`. */
   unsubscribe(channel: string): Promise<unknown>;
   /** node-redis 5: `close()`; older: `quit()`. */
   close?(): Promise<unknown>;
+  /** Closes the connection where there is no `close()` (node-redis before 5). */
   quit?(): Promise<unknown>;
+  /** Listens for connection errors (node-redis reconnects by itself; the bus only logs them). */
   on(event: "error", listener: (error: unknown) => void): unknown;
 }
 
-/** The part of a connected node-redis v5 client (`createClient()`) that RedisSessionBus uses. */
+/**
+ * The part of a connected node-redis v5 client (`await createClient().connect()`) that
+ * {@link RedisSessionBus} uses. Structural, so node-redis is not needed at compile time.
+ */
 export interface RedisClientLike {
+  /** Publishes `message` on `channel` (node-redis `PUBLISH`). */
   publish(channel: string, message: string): Promise<unknown>;
+  /** A new, unconnected client with the same options: the bus subscribes on it. */
   duplicate(): RedisSubscriberLike;
 }
 
@@ -49,6 +69,12 @@ export class RedisSessionBus implements SessionBus {
   readonly #channel: string;
   #subscriber: RedisSubscriberLike | undefined;
 
+  /**
+   * @param client - the app's connected node-redis v5 client; it stays the app's to close
+   * @param options - the channel
+   * @throws TypeError when `client` is not a node-redis client or `channel` is not a non-empty
+   * string
+   */
   constructor(client: RedisClientLike, options: RedisSessionBusOptions = {}) {
     const given: unknown = client;
     if (

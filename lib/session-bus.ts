@@ -8,14 +8,19 @@ export type SessionBusMessage =
   | {
       /** The session ended on `origin`: end its sockets here too, with the same reason. */
       readonly type: "end";
+      /** The id of the node that sent the message. */
       readonly origin: string;
+      /** The session whose sockets end. */
       readonly sessionId: string;
+      /** Why it ended: what each socket's `session_end` carries. */
       readonly reason: SessionEndReason;
     }
   | {
       /** The session was updated in the store on `origin`: re-read it and refresh sockets here. */
       readonly type: "update";
+      /** The id of the node that sent the message. */
       readonly origin: string;
+      /** The session that changed in the store. */
       readonly sessionId: string;
     };
 

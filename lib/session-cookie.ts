@@ -8,17 +8,35 @@ import type { SessionRecord } from "./store";
  * (`path: "/"`, `httpOnly: true`, no `maxAge`: a browser-session cookie).
  */
 export interface SessionCookieOptions {
-  /** @default "/" */
+  /**
+   * The cookie's `Path`.
+   * @default "/"
+   */
   path?: string;
-  /** @default true */
+  /**
+   * Whether the cookie is `HttpOnly` (hidden from page scripts).
+   * @default true
+   */
   httpOnly?: boolean;
-  /** @default false */
+  /**
+   * Whether the cookie is `Secure` (sent over HTTPS only).
+   * @default false
+   */
   secure?: boolean;
-  /** `true` means "strict", as in express-session. @default unset */
+  /**
+   * The cookie's `SameSite`; `true` means "strict", as in express-session.
+   * @default unset
+   */
   sameSite?: boolean | "lax" | "strict" | "none";
-  /** Milliseconds until the cookie and the session expire. @default unset (browser session) */
+  /**
+   * Milliseconds until the cookie and the session expire.
+   * @default unset (browser session)
+   */
   maxAge?: number;
-  /** @default unset (the request's host) */
+  /**
+   * The cookie's `Domain`.
+   * @default unset (the request's host)
+   */
   domain?: string;
 }
 

@@ -38,7 +38,13 @@ export interface ConnectionError {
   /** engine.io's standard message, e.g. "Forbidden". */
   message: string;
   /** For a refused session: `{ name: SessionErrorCode, message }`. */
-  context?: { name?: SessionErrorCode | (string & {}); message?: string; [key: string]: unknown };
+  context?: {
+    /** The `SessionErrorCode` of a refused session (or `"SERVER_CLOSING"`), else engine.io's own. */
+    name?: SessionErrorCode | (string & {});
+    /** The refusal's explanation, as its `SessionError` says it. */
+    message?: string;
+    [key: string]: unknown;
+  };
 }
 
 /** A snapshot of what a {@link SessionServer} holds in memory. */
@@ -88,19 +94,39 @@ export interface SessionServerEvents<S> {
   session_end: (sessionId: string, reason: SessionEndReason) => void;
 }
 
-type Events<S> = SessionServerEvents<S>;
-
 /** The typed event methods of {@link SessionServer} (they replace engine.io's untyped ones). */
-
 export declare interface SessionServer<S = SessionRecord> {
-  on<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
-  once<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
-  off<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
-  addListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
-  prependListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
-  prependOnceListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
-  removeListener<E extends keyof Events<S>>(event: E, listener: Events<S>[E]): this;
-  emit<E extends keyof Events<S>>(event: E, ...args: Parameters<Events<S>[E]>): boolean;
+  /** Adds `listener` for `event`; its arguments are typed by {@link SessionServerEvents}. */
+  on<E extends keyof SessionServerEvents<S>>(event: E, listener: SessionServerEvents<S>[E]): this;
+  /** Adds a one-time `listener` for `event`. */
+  once<E extends keyof SessionServerEvents<S>>(event: E, listener: SessionServerEvents<S>[E]): this;
+  /** Removes `listener` from `event` (alias of `removeListener`). */
+  off<E extends keyof SessionServerEvents<S>>(event: E, listener: SessionServerEvents<S>[E]): this;
+  /** Adds `listener` for `event` (alias of `on`). */
+  addListener<E extends keyof SessionServerEvents<S>>(
+    event: E,
+    listener: SessionServerEvents<S>[E],
+  ): this;
+  /** Adds `listener` for `event` before the listeners already there. */
+  prependListener<E extends keyof SessionServerEvents<S>>(
+    event: E,
+    listener: SessionServerEvents<S>[E],
+  ): this;
+  /** Adds a one-time `listener` for `event` before the listeners already there. */
+  prependOnceListener<E extends keyof SessionServerEvents<S>>(
+    event: E,
+    listener: SessionServerEvents<S>[E],
+  ): this;
+  /** Removes `listener` from `event`. */
+  removeListener<E extends keyof SessionServerEvents<S>>(
+    event: E,
+    listener: SessionServerEvents<S>[E],
+  ): this;
+  /** Emits `event` with typed arguments; returns whether it had listeners. Apps rarely call it. */
+  emit<E extends keyof SessionServerEvents<S>>(
+    event: E,
+    ...args: Parameters<SessionServerEvents<S>[E]>
+  ): boolean;
 }
 
 /** A WebTransport session as engine.io hands it over (it never passes through `verify`). */
@@ -233,6 +259,11 @@ export class SessionServer<S = SessionRecord> extends Server {
   /**
    * The {@link SessionSocket} of a raw engine.io socket, or `undefined` for an anonymous one. This is
    * how socket.io handlers reach the session: `server.sessionOf(socket.conn)`.
+   *
+   * @example
+   * io.on("connection", (socket) => {
+   *   const session = engine.sessionOf(socket.conn)?.session; // undefined only with required: false
+   * });
    */
   sessionOf(conn: Socket): SessionSocket<S> | undefined {
     return this.#wrappers.get(conn);
@@ -306,6 +337,14 @@ export class SessionServer<S = SessionRecord> extends Server {
    * @param record - the socket's private copy of the stored session
    * @param sessionId - the verified session id
    * @param req - the handshake request
+   * @example
+   * class AppServer extends SessionServer<AppUser> {
+   *   protected override async hydrate(record: SessionRecord): Promise<AppUser> {
+   *     const { userId } = record as AppSession;
+   *     if (userId === undefined) throw new SessionError("HYDRATE_FAILED", "not logged in");
+   *     return users.load(userId); // a throw or a rejection refuses the handshake
+   *   }
+   * }
    */
   protected hydrate(
     record: SessionRecord,
@@ -321,6 +360,15 @@ export class SessionServer<S = SessionRecord> extends Server {
    * `new SessionError("BAD_SIGNATURE")` for a forged one. Default: the signed cookie `name`.
    *
    * @param req - the handshake request
+   * @example
+   * class TokenServer extends SessionServer {
+   *   protected override sessionIdFrom(req: IncomingMessage): string | undefined {
+   *     const auth = req.headers.authorization;
+   *     // verifyToken throws new SessionError("BAD_SIGNATURE") for a forged token
+   *     if (auth?.startsWith("Session ")) return verifyToken(auth.slice(8));
+   *     return super.sessionIdFrom(req); // browsers: the signed cookie
+   *   }
+   * }
    */
   protected sessionIdFrom(req: IncomingMessage): string | undefined {
     return sessionIdFromCookie(req.headers.cookie, this.#settings.name, this.#settings.secrets);
@@ -560,7 +608,10 @@ function appendSetCookie(
  * Builds a {@link SessionServer} attached to `httpServer`: the drop-in for `eio.attach`.
  *
  * @example
+ * const httpServer = http.createServer(app).listen(3000);
+ * // the same store and secret as express-session's
  * const server = attach<AppSession>(httpServer, { store, secret });
+ * server.on("session", (socket, session) => socket.send(`hello ${session.user?.name}`));
  */
 export function attach<S = SessionRecord>(
   httpServer: HttpServer,

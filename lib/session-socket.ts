@@ -59,7 +59,8 @@ export interface SendOptions {
  * @example
  * server.on("session", (socket, session) => {
  *   socket.send(`hello ${session.user?.name}`);
- *   socket.on("message", (data) => console.log(socket.sessionId.length, data));
+ *   socket.on("message", (data) => socket.send(`${session.user?.name}: ${String(data)}`));
+ *   socket.on("session_end", (reason) => console.log(`session ended: ${reason}`));
  * });
  */
 export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {

@@ -6,7 +6,12 @@ import { SessionError, redactId } from "./errors";
  */
 export interface SessionRecord {
   /** express-session's cookie settings; `expires` is a string after a JSON round trip. */
-  cookie: { originalMaxAge?: number | null; expires?: Date | string | null };
+  cookie: {
+    /** The cookie's `maxAge` in ms when the session was saved; `null` for a browser-session cookie. */
+    originalMaxAge?: number | null;
+    /** When the session expires: a `Date`, or its ISO string after a JSON round trip; `null`: never. */
+    expires?: Date | string | null;
+  };
 }
 
 /** The callback every express-session store calls. */
