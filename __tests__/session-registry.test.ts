@@ -474,6 +474,7 @@ describe("SessionRegistry", () => {
         sessions: 2,
         sockets: 3,
         pendingLookups: 0,
+        sharedLookups: 0,
         locks: 0,
         timers: 2,
       });

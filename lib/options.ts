@@ -48,6 +48,18 @@ export interface SessionServerOptions extends Omit<ServerOptions, "cookie">, Att
    */
   lookupTimeout?: number;
   /**
+   * Milliseconds during which handshakes of one session share a store read that has already
+   * answered. Concurrent handshakes always share a read while it is in flight; a window also
+   * covers a reconnect storm that arrives over many event-loop turns (1,000 handshakes of one
+   * session cost one read). The price: for that long after the session changes in the store
+   * behind this server's back (an HTTP logout, a change by another node), a handshake can still
+   * see the answer read before. Changes made through this server (`updateSession`, `saveSession`,
+   * `destroySession`, `closeSession`, revalidation, bus messages) drop the shared answer at once.
+   * `0` turns it off.
+   * @default 0
+   */
+  coalesceWindow?: number;
+  /**
    * Which page origins may open a socket with a session: the defence against cross-site WebSocket
    * hijacking (cookies ride along on a handshake a hostile page opens; CORS does not cover
    * websockets). A handshake whose `Origin` is neither its own host nor allowed gets `BAD_ORIGIN`.
@@ -102,6 +114,7 @@ export interface SessionSettings {
   readonly name: string;
   readonly required: boolean;
   readonly lookupTimeout: number;
+  readonly coalesceWindow: number;
   readonly touchInterval: number | false;
   readonly revalidateInterval: number | false;
   readonly create: boolean;
@@ -139,9 +152,8 @@ export function sessionSettings(options: unknown): SessionSettings {
   if (typeof options !== "object" || options === null) {
     fail("options are required: pass { store, secret } with your express-session store and secret");
   }
-  const { store, secret, name, required, lookupTimeout, create } = options as Partial<
-    Record<keyof SessionServerOptions, unknown>
-  >;
+  const { store, secret, name, required, lookupTimeout, coalesceWindow, create } =
+    options as Partial<Record<keyof SessionServerOptions, unknown>>;
   if (store === undefined || store === null) {
     fail("`store` is required: pass the express-session store your HTTP app uses");
   }
@@ -180,6 +192,17 @@ export function sessionSettings(options: unknown): SessionSettings {
       `\`lookupTimeout\` must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describe(lookupTimeout)}`,
     );
   }
+  if (
+    coalesceWindow !== undefined &&
+    (typeof coalesceWindow !== "number" ||
+      !Number.isFinite(coalesceWindow) ||
+      coalesceWindow < 0 ||
+      coalesceWindow > MAX_TIMER_MS)
+  ) {
+    fail(
+      `\`coalesceWindow\` must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describe(coalesceWindow)}`,
+    );
+  }
   const touchInterval = interval(options, "touchInterval");
   const revalidateInterval = interval(options, "revalidateInterval");
   if (create !== undefined && typeof create !== "boolean") {
@@ -191,6 +214,7 @@ export function sessionSettings(options: unknown): SessionSettings {
     name: name ?? "connect.sid",
     required: required ?? true,
     lookupTimeout: lookupTimeout ?? 5000,
+    coalesceWindow: coalesceWindow ?? 0,
     touchInterval,
     revalidateInterval,
     create: create ?? false,
@@ -295,6 +319,7 @@ export function engineOptions(options: SessionServerOptions): ServerOptions & At
     name,
     required,
     lookupTimeout,
+    coalesceWindow,
     touchInterval,
     revalidateInterval,
     create,

@@ -14,6 +14,8 @@ export interface RegistryOptions<S> {
   readonly revalidateInterval: number | false;
   /** The server's `hydrate()`. */
   hydrate(record: SessionRecord, sessionId: string, req: IncomingMessage): S | Promise<S>;
+  /** The session changed or ended: an answer shared for `coalesceWindow` is now stale. */
+  onChange(sessionId: string): void;
   /** A session ended here (the server emits `session_end`). */
   onEnd(sessionId: string, reason: SessionEndReason): void;
   /** Background work failed (the server emits `session_error`). */
@@ -119,6 +121,7 @@ export class SessionRegistry<S> {
 
   /** Ends a session's sockets here: each emits `session_end`, then closes. */
   closeSession(sessionId: string, reason: SessionEndReason): number {
+    this.#options.onChange(sessionId);
     const live = this.#sessions.get(sessionId);
     if (live === undefined) return 0;
     this.#sessions.delete(sessionId);
@@ -164,7 +167,13 @@ export class SessionRegistry<S> {
     resetExpiry(record);
     // The fingerprint stays: revalidation then brings this write to the session's other sockets.
     this.#bump(sessionId);
-    await this.#call("set", (callback) => store.set?.(sessionId, record, callback), sessionId);
+    this.#options.onChange(sessionId);
+    try {
+      await this.#call("set", (callback) => store.set?.(sessionId, record, callback), sessionId);
+    } finally {
+      // Again once written: a handshake that read in between saw the old record.
+      this.#options.onChange(sessionId);
+    }
   }
 
   /**
@@ -221,6 +230,7 @@ export class SessionRegistry<S> {
     record: SessionRecord,
     caller?: SessionSocket<S>,
   ): Promise<SessionError | undefined> {
+    this.#options.onChange(sessionId);
     const live = this.#sessions.get(sessionId);
     if (live === undefined) return undefined;
     live.generation++;

@@ -55,6 +55,8 @@ export interface SessionServerStats {
   sockets: number;
   /** Handshake store reads in flight (shared between concurrent handshakes of one session). */
   pendingLookups: number;
+  /** Answered store reads still shared with new handshakes (option `coalesceWindow`). */
+  sharedLookups: number;
   /** Per-session update locks held or queued. */
   locks: number;
   /** Running touch and revalidation timers (0, 1 or 2). */
@@ -211,11 +213,18 @@ export class SessionServer<S = SessionRecord> extends Server {
     const engineOpts = engineOptions(options as SessionServerOptions);
     super(engineOpts);
     this.#settings = settings;
-    this.#loader = new SessionLoader(settings.store, settings.lookupTimeout);
+    this.#loader = new SessionLoader(
+      settings.store,
+      settings.lookupTimeout,
+      settings.coalesceWindow,
+    );
     this.#originAllowed = originCheck(settings.origins);
     this.#registry = new SessionRegistry<S>({
       ...settings,
       hydrate: (record, sessionId, req) => this.hydrate(record, sessionId, req),
+      onChange: (sessionId) => {
+        this.#loader.forget(sessionId);
+      },
       onEnd: (sessionId, reason) => this.emit("session_end", sessionId, reason),
       onError: (error, req) => this.emit("session_error", error, req),
     });
@@ -280,6 +289,7 @@ export class SessionServer<S = SessionRecord> extends Server {
       sessions: this.#registry.size,
       sockets: this.#registry.sockets,
       pendingLookups: this.#loader.pending,
+      sharedLookups: this.#loader.shared,
       locks: this.#registry.locks,
       timers: this.#registry.timers,
     };
@@ -323,6 +333,7 @@ export class SessionServer<S = SessionRecord> extends Server {
   override close(): this {
     this.#closing = true;
     this.#registry.close();
+    this.#loader.clear();
     this.#settings.bus?.close().catch((error: unknown) => {
       debug("bus close failed: %s", error instanceof Error ? error.message : "unknown");
     });
@@ -534,6 +545,7 @@ export class SessionServer<S = SessionRecord> extends Server {
   #onBusMessage(message: SessionBusMessage): void {
     if (message.origin === this.#nodeId) return;
     const { sessionId } = message;
+    this.#loader.forget(sessionId);
     if (message.type === "end") {
       this.#registry.closeSession(sessionId, message.reason);
       return;

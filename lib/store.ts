@@ -180,18 +180,31 @@ function notFound(sessionId: string): SessionError {
   );
 }
 
+/** A store answer that later handshakes of the same session may share for a while. */
+interface SharedAnswer {
+  readonly record: SessionRecord;
+  readonly timer: NodeJS.Timeout;
+}
+
 /**
- * Coalesces concurrent reads of one session id into a single store call: many tabs or a reconnect
- * storm cost one read. The entry lives only while the read is in flight.
+ * Coalesces reads of one session id into a single store call: many tabs or a reconnect storm cost
+ * one read. A read is shared while it is in flight and, with a `windowMs`, for that long after it
+ * answered (successful answers only). Callers must copy the record before mutating it.
  */
 export class SessionLoader {
   readonly #store: SessionStore;
   readonly #timeoutMs: number;
+  readonly #windowMs: number;
   readonly #inFlight = new Map<string, Promise<SessionRecord>>();
+  /** Reads in flight that began before their session changed: their answer is not shared later. */
+  readonly #outdated = new Set<Promise<SessionRecord>>();
+  readonly #answers = new Map<string, SharedAnswer>();
+  #closed = false;
 
-  constructor(store: SessionStore, timeoutMs: number) {
+  constructor(store: SessionStore, timeoutMs: number, windowMs = 0) {
     this.#store = store;
     this.#timeoutMs = timeoutMs;
+    this.#windowMs = windowMs;
   }
 
   /** How many reads are in flight (for leak checks). */
@@ -199,17 +212,57 @@ export class SessionLoader {
     return this.#inFlight.size;
   }
 
-  /** Reads `sessionId`, sharing a read already in flight. Callers must copy before mutating. */
+  /** How many answered reads are being shared within the window (for leak checks). */
+  get shared(): number {
+    return this.#answers.size;
+  }
+
+  /** Reads `sessionId`, sharing a read in flight or one answered within the window. */
   load(sessionId: string): Promise<SessionRecord> {
+    const answer = this.#answers.get(sessionId);
+    if (answer !== undefined) return Promise.resolve(answer.record);
     let read = this.#inFlight.get(sessionId);
     if (read === undefined) {
-      read = readRecord(this.#store, sessionId, this.#timeoutMs);
-      this.#inFlight.set(sessionId, read);
-      const forget = (): void => {
-        this.#inFlight.delete(sessionId);
-      };
-      read.then(forget, forget);
+      const started = readRecord(this.#store, sessionId, this.#timeoutMs);
+      read = started;
+      this.#inFlight.set(sessionId, started);
+      started.then(
+        (record) => {
+          this.#inFlight.delete(sessionId);
+          if (!this.#outdated.delete(started)) this.#share(sessionId, record);
+        },
+        () => {
+          this.#inFlight.delete(sessionId);
+          this.#outdated.delete(started);
+        },
+      );
     }
     return read;
+  }
+
+  /** The session changed: later handshakes read it afresh. */
+  forget(sessionId: string): void {
+    if (this.#windowMs === 0) return;
+    const read = this.#inFlight.get(sessionId);
+    if (read !== undefined) this.#outdated.add(read);
+    const answer = this.#answers.get(sessionId);
+    if (answer === undefined) return;
+    clearTimeout(answer.timer);
+    this.#answers.delete(sessionId);
+  }
+
+  /** Drops every shared answer and its timer (the server is closing). */
+  clear(): void {
+    this.#closed = true;
+    for (const answer of this.#answers.values()) clearTimeout(answer.timer);
+    this.#answers.clear();
+  }
+
+  #share(sessionId: string, record: SessionRecord): void {
+    if (this.#windowMs === 0 || this.#closed) return;
+    const timer = setTimeout(() => {
+      this.#answers.delete(sessionId);
+    }, this.#windowMs).unref();
+    this.#answers.set(sessionId, { record, timer });
   }
 }
