@@ -1,8 +1,10 @@
 import session from "express-session";
 import { SessionError } from "../lib/errors";
+import fc from "fast-check";
 import {
   SessionLoader,
   callStore,
+  copyRecord,
   readRecord,
   type SessionRecord,
   type SessionStore,
@@ -886,5 +888,94 @@ describe("SessionLoader", () => {
 
       expect(loader.pending).toBe(0);
     });
+  });
+});
+
+describe("copyRecord", () => {
+  /** Every object inside `value`, for "shares nothing" checks. */
+  function objectsIn(value: unknown, found = new Set<object>()): Set<object> {
+    if (typeof value === "object" && value !== null && !found.has(value)) {
+      found.add(value);
+      for (const item of Object.values(value)) objectsIn(item, found);
+    }
+    return found;
+  }
+
+  it("copies JSON records exactly as structuredClone does, sharing no object (property)", () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (data) => {
+        const record = { ...data, cookie: { expires: null } } as SessionRecord;
+        const copy = copyRecord(record, SID);
+        expect(copy).toStrictEqual(structuredClone(record));
+        const originals = objectsIn(record);
+        for (const inner of objectsIn(copy)) expect(originals.has(inner)).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps a `__proto__` key as data and the copy's prototype as it is", () => {
+    const record = JSON.parse('{"cookie":{},"__proto__":{"admin":true}}') as SessionRecord;
+
+    const copy = copyRecord(record, SID);
+
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(copy, "__proto__")?.value).toEqual({ admin: true });
+    expect((copy as { admin?: unknown }).admin).toBeUndefined();
+  });
+
+  it("leaves the rest to structuredClone: dates, maps, cycles and sparse arrays survive", () => {
+    const cyclic: Record<string, unknown> = { name: "loop" };
+    cyclic.self = cyclic;
+    const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+    const expires = new Date(Date.now() + 60_000);
+    const record = {
+      cookie: { expires },
+      seen: new Map([["a", 1]]),
+      cyclic,
+      sparse,
+    } as unknown as SessionRecord;
+
+    const copy = copyRecord(record, SID) as unknown as typeof record & {
+      seen: Map<string, number>;
+      cyclic: Record<string, unknown>;
+      sparse: number[];
+    };
+
+    // Jest's sandbox has its own Date: structuredClone's comes from Node's realm.
+    expect(Object.prototype.toString.call(copy.cookie.expires)).toBe("[object Date]");
+    expect(copy.cookie.expires).not.toBe(expires);
+    expect((copy.cookie.expires as Date).getTime()).toBe(expires.getTime());
+    expect([...copy.seen]).toEqual([["a", 1]]);
+    expect(copy.cyclic.self).toBe(copy.cyclic);
+    expect(copy.cyclic).not.toBe(cyclic);
+    expect(1 in copy.sparse).toBe(false);
+    expect(copy.sparse).toHaveLength(3);
+  });
+
+  it.each([
+    ["a function", { cookie: {}, helper: () => 1 }],
+    ["a symbol", { cookie: {}, tag: Symbol("x") }],
+    [
+      "a getter that throws",
+      {
+        cookie: {},
+        get user(): never {
+          throw new Error("getter exploded");
+        },
+      },
+    ],
+  ])("turns a record holding %s into STORE_ERROR, cause kept", (_title, record) => {
+    let thrown: unknown;
+    try {
+      copyRecord(record as unknown as SessionRecord, SID);
+    } catch (error) {
+      thrown = error;
+    }
+
+    expect(thrown).toBeInstanceOf(SessionError);
+    expect(thrown).toMatchObject({ code: "STORE_ERROR" });
+    expect((thrown as SessionError).message).not.toContain(SID);
+    expect((thrown as SessionError).cause).toBeDefined();
   });
 });

@@ -156,6 +156,14 @@ function asSessionError(error: unknown, code: SessionErrorCode, message: string)
   return error instanceof SessionError ? error : new SessionError(code, message, { cause: error });
 }
 
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
 /** The client hung up while its handshake waited for the store: finishing it would make a ghost. */
 function clientLeft(req: IncomingMessage): boolean {
   return req.socket.destroyed || !req.socket.readable;
@@ -440,9 +448,13 @@ export class SessionServer<S = SessionRecord> extends Server {
 
   async #resolve(req: EngineRequest): Promise<ResolvedSession<S>> {
     this.#checkOrigin(req);
-    let found: { sessionId: string; record: SessionRecord };
+    // One async frame for the whole path: each await costs a promise and a microtask per handshake.
+    let sessionId: string;
+    let record: SessionRecord;
     try {
-      found = await this.#findExisting(req);
+      sessionId = this.#sessionIdOf(req);
+      // Each socket gets its own copy: concurrent handshakes share one read, never one object.
+      record = copyRecord(await this.#loader.load(sessionId), sessionId);
     } catch (error) {
       if (
         !this.#settings.create ||
@@ -455,9 +467,10 @@ export class SessionServer<S = SessionRecord> extends Server {
       return this.#create(req);
     }
     // hydrate() runs outside the try: its refusals never create a session.
-    const session = await this.#hydrate(found.record, found.sessionId, req);
-    debug("session %s resolved", redactId(found.sessionId));
-    return { ...found, session, created: false };
+    const hydrated = this.#hydrate(record, sessionId, req);
+    const session = isPromiseLike(hydrated) ? await hydrated : hydrated;
+    debug("session %s resolved", redactId(sessionId));
+    return { sessionId, record, session, created: false };
   }
 
   #checkOrigin(req: EngineRequest): void {
@@ -490,20 +503,26 @@ export class SessionServer<S = SessionRecord> extends Server {
     return { ...fresh, record, session, created: true, response };
   }
 
-  async #hydrate(record: SessionRecord, sessionId: string, req: EngineRequest): Promise<S> {
-    try {
-      return await this.hydrate(record, sessionId, req);
-    } catch (error) {
+  /** The app's `hydrate()`, its failures as `HYDRATE_FAILED`; synchronous when the app's is. */
+  #hydrate(record: SessionRecord, sessionId: string, req: EngineRequest): S | Promise<S> {
+    const failed = (error: unknown): never => {
       throw asSessionError(
         error,
         "HYDRATE_FAILED",
         `hydrate() failed for session ${redactId(sessionId)}: see error.cause`,
       );
+    };
+    let hydrated: S | Promise<S>;
+    try {
+      hydrated = this.hydrate(record, sessionId, req);
+    } catch (error) {
+      return failed(error);
     }
+    return isPromiseLike(hydrated) ? Promise.resolve(hydrated).catch(failed) : hydrated;
   }
 
-  /** The verified id and this handshake's private copy of its stored record. */
-  async #findExisting(req: EngineRequest): Promise<{ sessionId: string; record: SessionRecord }> {
+  /** The verified session id of a handshake; throws `NO_COOKIE` or `BAD_SIGNATURE`. */
+  #sessionIdOf(req: EngineRequest): string {
     let sessionId: string | undefined;
     try {
       sessionId = this.sessionIdFrom(req);
@@ -511,9 +530,7 @@ export class SessionServer<S = SessionRecord> extends Server {
       throw asSessionError(error, "BAD_SIGNATURE", "sessionIdFrom() threw: see error.cause");
     }
     if (sessionId === undefined) throw this.#noCookie(req);
-    const stored = await this.#loader.load(sessionId);
-    // Each socket gets its own copy: concurrent handshakes share one read, never one object.
-    return { sessionId, record: copyRecord(stored, sessionId) };
+    return sessionId;
   }
 
   #noCookie(req: IncomingMessage): SessionError {
