@@ -79,12 +79,18 @@ describe("coalesceWindow", () => {
     const stranger = await app.login("bob");
     const sid = sessionIdOf(stranger);
     const saved = await app.stored(sid);
-    await new Promise<void>((resolve) => app.store.destroy(sid, () => resolve()));
+    await new Promise<void>((resolve) => {
+      app.store.destroy(sid, () => {
+        resolve();
+      });
+    });
 
     expect((await pollingHandshake(app.url, stranger)).status).toBe(403);
-    await new Promise<void>((resolve) =>
-      app.store.set(sid, saved as unknown as SessionData, () => resolve()),
-    );
+    await new Promise<void>((resolve) => {
+      app.store.set(sid, saved as unknown as SessionData, () => {
+        resolve();
+      });
+    });
     expect((await pollingHandshake(app.url, stranger)).status).toBe(200);
 
     expect(watch.errors.map((error) => error.code)).toEqual(["NOT_FOUND"]);
@@ -99,7 +105,7 @@ describe("coalesceWindow", () => {
     await socket.updateSession(increment);
     const next = await connectLive(app, watch, "polling", cookie);
 
-    expect((next.socket.session as AppSession).counter).toBe(1);
+    expect(next.socket.session.counter).toBe(1);
     expect(store.calls.get).toBe(3); // the first handshake, the update's read, the second handshake
   });
 
@@ -111,7 +117,7 @@ describe("coalesceWindow", () => {
     await socket.saveSession();
     const next = await connectLive(app, watch, "polling", cookie);
 
-    expect((next.socket.session as AppSession).counter).toBe(7);
+    expect(next.socket.session.counter).toBe(7);
   });
 
   it("drops the shared answer on destroySession: the next handshake is refused", async () => {

@@ -97,7 +97,14 @@ const { SessionServer } = require("./lib");
 })();
 `;
 
-const ZERO_STATS = { sessions: 0, sockets: 0, pendingLookups: 0, sharedLookups: 0, locks: 0, timers: 0 };
+const ZERO_STATS = {
+  sessions: 0,
+  sockets: 0,
+  pendingLookups: 0,
+  sharedLookups: 0,
+  locks: 0,
+  timers: 0,
+};
 
 describe("live sessions", () => {
   describe.each(TRANSPORT_MODES)("over %s", (mode) => {

@@ -968,7 +968,7 @@ describe("copyRecord", () => {
   ])("turns a record holding %s into STORE_ERROR, cause kept", (_title, record) => {
     let thrown: unknown;
     try {
-      copyRecord(record as unknown as SessionRecord, SID);
+      copyRecord(record, SID);
     } catch (error) {
       thrown = error;
     }

@@ -1,5 +1,5 @@
 "use strict";
-/* global require, __dirname, process, console, setTimeout -- Node (CommonJS) */
+/* global require, __dirname, process, console, setTimeout, URL -- Node (CommonJS) */
 /* eslint-disable @typescript-eslint/no-require-imports -- a plain CommonJS demo */
 // engine.io-session demo: an Express app with express-session, and a SessionServer next to it that
 // knows the session of every socket. Run it with `npm start`, then open http://localhost:3000 in two
@@ -7,6 +7,9 @@
 //
 //   PORT=8080 npm start      listen elsewhere (PORT=0 picks a free port and prints it)
 //   DEBUG=engine.io-session  explains every handshake that found no session
+//   REDIS_URL=redis://127.0.0.1:6379 npm start
+//                            sessions in Redis (connect-redis) and a RedisSessionBus: run it twice
+//                            on two ports, and a logout on one ends the tabs of the other
 
 const http = require("node:http");
 const path = require("node:path");
@@ -18,10 +21,32 @@ const { SessionServer } = require("..");
 const port = Number(process.env.PORT ?? 3000);
 const secret = process.env.SESSION_SECRET ?? "engine.io-session demo secret";
 
-// The session store, shared by express-session (HTTP) and SessionServer (sockets). The demo embeds
-// express-session's MemoryStore: one process, sessions lost on restart. Any express-session store
-// works the same way (connect-redis for many processes): pass it to both.
-const store = new session.MemoryStore();
+// The session store, shared by express-session (HTTP) and SessionServer (sockets). By default the
+// demo embeds express-session's MemoryStore: one process, sessions lost on restart. With REDIS_URL,
+// sessions live in Redis (connect-redis), and a RedisSessionBus carries logouts and updates to every
+// process of the demo. Any express-session store works the same way: pass it to both.
+const redisUrl = process.env.REDIS_URL;
+let redis; // the node-redis client, with REDIS_URL only
+let store;
+let bus;
+if (redisUrl) {
+  const { createClient } = require("redis");
+  const { RedisStore } = require("connect-redis");
+  // In your app: require("engine.io-session/redis").
+  const { RedisSessionBus } = require("../dist/redis.js");
+  redis = createClient({ url: redisUrl });
+  // node-redis reconnects by itself; without an "error" listener a lost connection crashes.
+  redis.on("error", (error) => console.warn(`redis: ${error.message}`));
+  store = new RedisStore({ client: redis, prefix: "engine.io-session-demo:" });
+  bus = new RedisSessionBus(redis);
+  // The URL may hold a password: print its host only.
+  console.log(
+    `session store: Redis at ${new URL(redisUrl).host} (connect-redis), bus: RedisSessionBus`,
+  );
+} else {
+  store = new session.MemoryStore();
+  console.log("session store: MemoryStore (this process only; set REDIS_URL to use Redis)");
+}
 
 const app = express();
 app.disable("x-powered-by");
@@ -44,6 +69,7 @@ const httpServer = http.createServer(app);
 const server = new SessionServer(httpServer, {
   store,
   secret,
+  bus, // undefined without REDIS_URL: one process
   // Keep sessions alive in the store while a tab is open, even without HTTP requests.
   touchInterval: 60_000,
   // Notice sessions changed or ended over HTTP (or expired) within 5 s.
@@ -174,9 +200,17 @@ server.on("session_error", (error) => {
 
 // ---- Start and stop ------------------------------------------------------------------------------
 
-httpServer.listen(port, () => {
-  const address = httpServer.address();
-  console.log(`engine.io-session demo listening on http://localhost:${address.port}`);
+async function start() {
+  // The bus subscribes on its own connection; the store and the bus publish on this one.
+  if (redis) await redis.connect();
+  httpServer.listen(port, () => {
+    const address = httpServer.address();
+    console.log(`engine.io-session demo listening on http://localhost:${address.port}`);
+  });
+}
+start().catch((error) => {
+  console.error(`cannot start: ${error.message}`);
+  process.exit(1);
 });
 
 let stopping = false;
@@ -184,8 +218,12 @@ function stop(signal) {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: stopping`);
-  server.close(); // closes every socket and stops the session timers
-  httpServer.close(() => process.exit(0));
+  server.close(); // closes every socket, stops the session timers and unsubscribes the bus
+  httpServer.close(() => {
+    // The bus leaves the app's client open: close it last.
+    if (redis?.isOpen) redis.close().finally(() => process.exit(0));
+    else process.exit(0);
+  });
   httpServer.closeAllConnections();
   setTimeout(() => process.exit(1), 3000).unref();
 }
