@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import type { OriginsOption, SessionError, SessionServer } from "../lib";
+import { originCheck } from "../lib/origin";
 import {
   attachServer,
   client,
@@ -161,5 +162,26 @@ describe("origins", () => {
       ),
     );
     expect(() => attachServer(app, { origins: [""] })).toThrow(/`origins` must be/);
+  });
+});
+
+describe("originCheck same-origin (the Host header read with the page's scheme)", () => {
+  const sameOrigin = originCheck("same-origin");
+  const request = (host: string, origin: string) =>
+    ({ headers: { host, origin } }) as unknown as IncomingMessage;
+
+  it.each([
+    ["example.com:443", "https://example.com", true],
+    ["example.com", "https://example.com:443", true],
+    ["example.com:80", "http://example.com", true],
+    ["EXAMPLE.com", "https://example.com", true],
+    ["example.com:443", "http://example.com", false],
+    ["example.com", "https://example.com:8443", false],
+    ["example.com:8443", "https://example.com", false],
+    ["evil.example", "https://example.com", false],
+    ["a b", "https://example.com", false],
+    ["", "https://example.com", false],
+  ])("Host %p, Origin %p: %p", (host, origin, expected) => {
+    expect(sameOrigin(request(host, origin))).toBe(expected);
   });
 });

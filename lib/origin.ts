@@ -26,13 +26,14 @@ function normalize(origin: string): string {
 function isSameOrigin(origin: string, req: IncomingMessage): boolean {
   const host = req.headers.host;
   if (host === undefined) return false;
-  let originHost: string;
   try {
-    originHost = new URL(origin).host;
+    const page = new URL(origin);
+    // Read the Host with the page's scheme, so that its default port drops out on both sides
+    // (`Host: example.com:443` is the origin `https://example.com`).
+    return page.host !== "" && page.host === new URL(`${page.protocol}//${host}`).host;
   } catch {
-    return false; // "null" (sandboxed frames, file://) and garbage
+    return false; // "null" (sandboxed frames, file://), a garbage Origin or Host
   }
-  return originHost !== "" && originHost === new URL(`http://${host}`).host;
 }
 
 /** Compiles the option once into the per-handshake check. */
