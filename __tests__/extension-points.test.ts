@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { sign, unsign } from "cookie-signature";
+import type { Socket as ClientSocket } from "engine.io-client";
 import {
   SessionError,
   SessionServer,
@@ -119,22 +120,44 @@ function sharingStore(
   return store;
 }
 
-function nextSession<S>(
-  server: SessionServer<S>,
-): Promise<{ socket: SessionSocket<S>; session: S }> {
-  return new Promise((resolve) => {
-    server.once("session", (socket, session) => {
-      resolve({ socket, session });
+/**
+ * Runs the handshake of `socket` (a client just made) on `server`; resolves with how it ended for
+ * the client and the `session` event it gave.
+ */
+async function handshakeWithSession<S>(server: SessionServer<S>, socket: ClientSocket) {
+  const session = new Promise<{ socket: SessionSocket<S>; session: S }>((resolve) => {
+    server.once("session", (sessionSocket, value) => {
+      resolve({ socket: sessionSocket, session: value });
     });
   });
+  const [result, emitted] = await Promise.all([outcome(socket), session]);
+  return { result, ...emitted };
 }
 
-function nextSessionError<S>(server: SessionServer<S>): Promise<SessionError> {
-  return new Promise((resolve) => {
+/**
+ * Runs the handshake of `socket` (a client just made) on `server`; resolves with how it ended for
+ * the client and the `session_error` it caused.
+ */
+async function handshakeWithError<S>(server: SessionServer<S>, socket: ClientSocket) {
+  const sessionError = new Promise<SessionError>((resolve) => {
     server.once("session_error", (error) => {
       resolve(error);
     });
   });
+  const result = await outcome(socket);
+  return { result, error: await sessionError };
+}
+
+/** Counts the `event`s `server` emits from now on. */
+function countEvents<S>(
+  server: SessionServer<S>,
+  event: "connection" | "session",
+): { readonly count: number } {
+  const counted = { count: 0 };
+  server.on(event, () => {
+    counted.count++;
+  });
+  return counted;
 }
 
 const MODES = ["polling", "websocket"] as const;
@@ -169,30 +192,27 @@ describe("SessionServer extension points", () => {
       it("gives session listeners the value hydrate returns", async () => {
         const profiles = track(new ProfileServer(app.httpServer, options()));
         const cookie = await app.login("alice");
-        const session = nextSession(profiles);
 
-        const socket = client(app, mode, cookie);
-        const [result, { socket: sessionSocket, session: profile }] = await Promise.all([
-          outcome(socket),
-          session,
-        ]);
+        const { result, socket, session } = await handshakeWithSession(
+          profiles,
+          client(app, mode, cookie),
+        );
 
-        const typed: Profile = profile;
+        const typed: Profile = session;
         expect(result.kind).toBe("open");
         expect(typed).toEqual({ name: "alice", sid: sessionIdOf(cookie) });
-        expect(sessionSocket.session).toBe(profile);
-        expect(profiles.sessionOf(sessionSocket.conn)?.session).toEqual(profile);
+        expect(socket.session).toBe(session);
+        expect(profiles.sessionOf(socket.conn)?.session).toEqual(session);
       });
 
       it("waits for an async hydrate, which receives the handshake request", async () => {
         const profiles = track(new AsyncProfileServer(app.httpServer, options()));
         const cookie = await app.login("bob");
-        const session = nextSession(profiles);
 
-        const socket = client(app, mode, cookie, {
-          extraHeaders: { cookie, "x-app": "native" },
-        });
-        const [result, { session: profile }] = await Promise.all([outcome(socket), session]);
+        const { result, session: profile } = await handshakeWithSession(
+          profiles,
+          client(app, mode, cookie, { extraHeaders: { cookie, "x-app": "native" } }),
+        );
 
         expect(result.kind).toBe("open");
         expect(profile).toEqual({ name: "bob@native", sid: sessionIdOf(cookie) });
@@ -205,22 +225,17 @@ describe("SessionServer extension points", () => {
             throw failure;
           }),
         );
-        let connections = 0;
-        failing.on("connection", () => {
-          connections++;
-        });
+        const connections = countEvents(failing, "connection");
         const cookie = await app.login("alice");
-        const sessionError = nextSessionError(failing);
 
-        const result = await outcome(client(app, mode, cookie));
-        const error = await sessionError;
+        const { result, error } = await handshakeWithError(failing, client(app, mode, cookie));
 
         expect(result.kind).toBe("error");
         expect(error.code).toBe("HYDRATE_FAILED");
         expect(error.cause).toBe(failure);
         expect(error.message).not.toContain(failure.message);
         expect(error.message).not.toContain(sessionIdOf(cookie));
-        expect(connections).toBe(0);
+        expect(connections.count).toBe(0);
       });
 
       it("refuses the handshake with HYDRATE_FAILED when an async hydrate rejects", async () => {
@@ -232,10 +247,8 @@ describe("SessionServer extension points", () => {
           }),
         );
         const cookie = await app.login("alice");
-        const sessionError = nextSessionError(failing);
 
-        const result = await outcome(client(app, mode, cookie));
-        const error = await sessionError;
+        const { result, error } = await handshakeWithError(failing, client(app, mode, cookie));
 
         expect(result.kind).toBe("error");
         expect(error.code).toBe("HYDRATE_FAILED");
@@ -244,21 +257,16 @@ describe("SessionServer extension points", () => {
 
       it("refuses the handshake with the code of a SessionError hydrate throws", async () => {
         const profiles = track(new ProfileServer(app.httpServer, options()));
-        let sessions = 0;
-        profiles.on("session", () => {
-          sessions++;
-        });
+        const sessions = countEvents(profiles, "session");
         const cookie = await app.login("");
-        const sessionError = nextSessionError(profiles);
 
-        const result = await outcome(client(app, mode, cookie));
-        const error = await sessionError;
+        const { result, error } = await handshakeWithError(profiles, client(app, mode, cookie));
 
         expect(result.kind).toBe("error");
         expect(error).toBeInstanceOf(SessionError);
         expect(error.code).toBe("NOT_FOUND");
         expect(error.message).toBe("the session has no logged-in user");
-        expect(sessions).toBe(0);
+        expect(sessions.count).toBe(0);
       });
 
       it("connects anonymously when hydrate throws and a session is not required", async () => {
@@ -267,24 +275,20 @@ describe("SessionServer extension points", () => {
             throw new Error("nope");
           }),
         );
-        let sessions = 0;
-        failing.on("session", () => {
-          sessions++;
-        });
+        const sessions = countEvents(failing, "session");
         const cookie = await app.login("alice");
         const connection = new Promise<void>((resolve) => {
           failing.once("connection", () => {
             resolve();
           });
         });
-        const sessionError = nextSessionError(failing);
 
-        const result = await outcome(client(app, mode, cookie));
+        const { result, error } = await handshakeWithError(failing, client(app, mode, cookie));
         await connection;
 
         expect(result.kind).toBe("open");
-        expect((await sessionError).code).toBe("HYDRATE_FAILED");
-        expect(sessions).toBe(0);
+        expect(error.code).toBe("HYDRATE_FAILED");
+        expect(sessions.count).toBe(0);
       });
 
       it("hands hydrate a private copy that it may mutate", async () => {
@@ -336,32 +340,27 @@ describe("SessionServer extension points", () => {
         const bearer = track(new BearerServer(app.httpServer, options()));
         const cookie = await app.login("alice");
         const token = sign(sessionIdOf(cookie), SECRET);
-        const session = nextSession(bearer);
 
-        const socket = client(app, mode, undefined, {
-          extraHeaders: { authorization: `Bearer ${token}` },
-        });
-        const [result, { socket: sessionSocket, session: record }] = await Promise.all([
-          outcome(socket),
-          session,
-        ]);
+        const { result, socket, session } = await handshakeWithSession(
+          bearer,
+          client(app, mode, undefined, { extraHeaders: { authorization: `Bearer ${token}` } }),
+        );
 
         expect(result.kind).toBe("open");
-        expect(record.user?.name).toBe("alice");
-        expect(sessionSocket.sessionId).toBe(sessionIdOf(cookie));
-        expect(sessionSocket.request.headers.cookie).toBeUndefined();
+        expect(session.user?.name).toBe("alice");
+        expect(socket.sessionId).toBe(sessionIdOf(cookie));
+        expect(socket.request.headers.cookie).toBeUndefined();
       });
 
       it("refuses a forged bearer token with BAD_SIGNATURE", async () => {
         const bearer = track(new BearerServer(app.httpServer, options()));
         const cookie = await app.login("alice");
         const forged = sign(sessionIdOf(cookie), "not the secret");
-        const sessionError = nextSessionError(bearer);
 
-        const result = await outcome(
+        const { result, error } = await handshakeWithError(
+          bearer,
           client(app, mode, undefined, { extraHeaders: { authorization: `Bearer ${forged}` } }),
         );
-        const error = await sessionError;
 
         expect(result.kind).toBe("error");
         expect(error.code).toBe("BAD_SIGNATURE");
@@ -371,10 +370,8 @@ describe("SessionServer extension points", () => {
       it("refuses a request without the header with NO_COOKIE, whatever cookie it sends", async () => {
         const bearer = track(new BearerServer(app.httpServer, options()));
         const cookie = await app.login("alice");
-        const sessionError = nextSessionError(bearer);
 
-        const result = await outcome(client(app, mode, cookie));
-        const error = await sessionError;
+        const { result, error } = await handshakeWithError(bearer, client(app, mode, cookie));
 
         expect(result.kind).toBe("error");
         expect(error.code).toBe("NO_COOKIE");
@@ -382,20 +379,15 @@ describe("SessionServer extension points", () => {
 
       it("turns anything else sessionIdFrom throws into BAD_SIGNATURE with the cause", async () => {
         const crashing = track(new CrashingIdServer(app.httpServer, options()));
-        let connections = 0;
-        crashing.on("connection", () => {
-          connections++;
-        });
+        const connections = countEvents(crashing, "connection");
         const cookie = await app.login("alice");
-        const sessionError = nextSessionError(crashing);
 
-        const result = await outcome(client(app, mode, cookie));
-        const error = await sessionError;
+        const { result, error } = await handshakeWithError(crashing, client(app, mode, cookie));
 
         expect(result.kind).toBe("error");
         expect(error.code).toBe("BAD_SIGNATURE");
         expect(error.cause).toBe(CrashingIdServer.failure);
-        expect(connections).toBe(0);
+        expect(connections.count).toBe(0);
       });
     });
   }

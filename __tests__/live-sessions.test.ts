@@ -14,6 +14,7 @@ import {
   outcome,
   sessionIdOf,
   TRANSPORT_MODES,
+  ZERO_STATS,
   until,
   type AppSession,
 } from "./helpers/app";
@@ -96,15 +97,6 @@ const { SessionServer } = require("./lib");
   console.log("closed with " + server.stats.timers + " timers");
 })();
 `;
-
-const ZERO_STATS = {
-  sessions: 0,
-  sockets: 0,
-  pendingLookups: 0,
-  sharedLookups: 0,
-  locks: 0,
-  timers: 0,
-};
 
 describe("live sessions", () => {
   describe.each(TRANSPORT_MODES)("over %s", (mode) => {

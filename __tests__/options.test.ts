@@ -3,14 +3,30 @@ import { Server } from "engine.io";
 import session from "express-session";
 import { SessionServer, type SessionServerOptions } from "../lib";
 import { engineOptions, sessionSettings } from "../lib/options";
-import { startApp } from "./helpers/app";
+import { startApp, type TestApp } from "./helpers/app";
 
 const MAX = 2 ** 31 - 1;
 
-/** Builds a SessionServer from options of any shape; closes it if it was built. */
-function construct(options: unknown): void {
-  const server = new SessionServer(options as SessionServerOptions);
+/** Builds a SessionServer from `options` and closes it at once: for reading what it kept. */
+function closedServer(options: SessionServerOptions): SessionServer {
+  const server = new SessionServer(options);
   server.close();
+  return server;
+}
+
+/** Runs `use` on a fresh test app with a SessionServer attached (secret "s"), then closes both. */
+async function withAttachedServer<T>(
+  options: Partial<SessionServerOptions>,
+  use: (app: TestApp) => Promise<T>,
+): Promise<T> {
+  const app = await startApp();
+  const server = new SessionServer(app.httpServer, { store: app.store, secret: "s", ...options });
+  try {
+    return await use(app);
+  } finally {
+    server.close();
+    await app.close();
+  }
 }
 
 /** The message of the TypeError `fn` throws; fails the test if it does not throw one. */
@@ -26,9 +42,7 @@ function typeErrorOf(fn: () => unknown): string {
 
 /** What the SessionServer constructor throws for `options` (and what `sessionSettings` throws). */
 function rejection(options: unknown): string {
-  const message = typeErrorOf(() => {
-    construct(options);
-  });
+  const message = typeErrorOf(() => closedServer(options as SessionServerOptions));
   expect(typeErrorOf(() => sessionSettings(options))).toBe(message);
   return message;
 }
@@ -36,29 +50,38 @@ function rejection(options: unknown): string {
 const store = new session.MemoryStore();
 const valid = { store, secret: "keyboard cat" };
 
+const NO_OPTIONS =
+  "engine.io-session: options are required: pass { store, secret } with your express-session store and secret";
+const NO_STORE =
+  "engine.io-session: `store` is required: pass the express-session store your HTTP app uses";
+const NOT_A_STORE =
+  "engine.io-session: `store` must be an express-session store with a get(sid, callback) method";
+
+/** The message for a `secret` (or `secret[i]`) that is not a non-empty string. */
+const secretMessage = (key: string, got: string): string =>
+  `engine.io-session: \`${key}\` must be a non-empty string, got ${got}`;
+const nameMessage = (got: string): string =>
+  `engine.io-session: \`name\` must be the non-empty cookie name express-session uses, got ${got}`;
+const requiredMessage = (got: string): string =>
+  `engine.io-session: \`required\` must be true or false, got ${got}`;
 const timeoutMessage = (got: string): string =>
   `engine.io-session: \`lookupTimeout\` must be a number of milliseconds from 1 to ${MAX}, got ${got}`;
+
+/** One test per case: the constructor (and `sessionSettings`) refuses `options` with `message`. */
+function itRejects(cases: [title: string, options: unknown, message: string][]): void {
+  it.each(cases)("%s", (_title, options, message) => {
+    expect(rejection(options)).toBe(message);
+  });
+}
 
 describe("SessionServer", () => {
   describe("#ctor", () => {
     describe("validation", () => {
-      it("throws an error if no option object is passed", () => {
-        expect(rejection(undefined)).toBe(
-          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
-        );
-      });
-
-      it("throws an error if the options are null", () => {
-        expect(rejection(null)).toBe(
-          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
-        );
-      });
-
-      it("throws an error if the options are not an object", () => {
-        expect(rejection("keyboard cat")).toBe(
-          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
-        );
-      });
+      itRejects([
+        ["throws an error if no option object is passed", undefined, NO_OPTIONS],
+        ["throws an error if the options are null", null, NO_OPTIONS],
+        ["throws an error if the options are not an object", "keyboard cat", NO_OPTIONS],
+      ]);
 
       it("throws an error if an HTTP server is passed without options", () => {
         const httpServer = http.createServer();
@@ -66,183 +89,141 @@ describe("SessionServer", () => {
           () => new SessionServer(httpServer, undefined as unknown as SessionServerOptions),
         );
 
-        expect(message).toBe(
-          "engine.io-session: options are required: pass { store, secret } with your express-session store and secret",
-        );
+        expect(message).toBe(NO_OPTIONS);
         expect(httpServer.listenerCount("request")).toBe(0);
       });
 
-      it("throws an error if the store is missing", () => {
-        expect(rejection({ secret: "s" })).toBe(
-          "engine.io-session: `store` is required: pass the express-session store your HTTP app uses",
-        );
-      });
+      itRejects([
+        ["throws an error if the store is missing", { secret: "s" }, NO_STORE],
+        ["throws an error if the store is null", { store: null, secret: "s" }, NO_STORE],
+        [
+          "throws an error if the store has no get method",
+          { store: { set() {} }, secret: "s" },
+          NOT_A_STORE,
+        ],
+        [
+          "throws an error if the store's get is not a function",
+          { store: { get: "yes" }, secret: "s" },
+          NOT_A_STORE,
+        ],
+        [
+          "throws an error if the store is not an object",
+          { store: "memory", secret: "s" },
+          NOT_A_STORE,
+        ],
+        ["checks the store before the secret", { secret: [] }, NO_STORE],
+      ]);
 
-      it("throws an error if the store is null", () => {
-        expect(rejection({ store: null, secret: "s" })).toBe(
-          "engine.io-session: `store` is required: pass the express-session store your HTTP app uses",
-        );
-      });
-
-      it("throws an error if the store has no get method", () => {
-        expect(rejection({ store: { set() {} }, secret: "s" })).toBe(
-          "engine.io-session: `store` must be an express-session store with a get(sid, callback) method",
-        );
-      });
-
-      it("throws an error if the store's get is not a function", () => {
-        expect(rejection({ store: { get: "yes" }, secret: "s" })).toBe(
-          "engine.io-session: `store` must be an express-session store with a get(sid, callback) method",
-        );
-      });
-
-      it("throws an error if the store is not an object", () => {
-        expect(rejection({ store: "memory", secret: "s" })).toBe(
-          "engine.io-session: `store` must be an express-session store with a get(sid, callback) method",
-        );
-      });
-
-      it("throws an error if the secret is missing", () => {
-        expect(rejection({ store })).toBe(
+      itRejects([
+        [
+          "throws an error if the secret is missing",
+          { store },
           "engine.io-session: `secret` is required: pass the secret (or array of secrets) given to express-session",
-        );
-      });
-
-      it("throws an error if the secret is an empty array", () => {
-        expect(rejection({ store, secret: [] })).toBe(
+        ],
+        [
+          "throws an error if the secret is an empty array",
+          { store, secret: [] },
           "engine.io-session: `secret` is an empty array: pass at least one secret, the one express-session signs with",
-        );
-      });
-
-      it("throws an error if the secret is an empty string", () => {
-        expect(rejection({ store, secret: "" })).toBe(
-          'engine.io-session: `secret` must be a non-empty string, got ""',
-        );
-      });
-
-      it("throws an error if the secret is not a string", () => {
-        expect(rejection({ store, secret: 42 })).toBe(
-          "engine.io-session: `secret` must be a non-empty string, got 42",
-        );
-      });
-
-      it("throws an error if the secret is null", () => {
-        expect(rejection({ store, secret: null })).toBe(
-          "engine.io-session: `secret` must be a non-empty string, got null",
-        );
-      });
-
-      it("throws an error if the secret is a Buffer", () => {
-        expect(rejection({ store, secret: Buffer.from("s") })).toBe(
-          "engine.io-session: `secret` must be a non-empty string, got object",
-        );
-      });
-
-      it("throws an error naming the index of a non-string secret", () => {
-        expect(rejection({ store, secret: ["new", "old", 7] })).toBe(
-          "engine.io-session: `secret[2]` must be a non-empty string, got 7",
-        );
-      });
-
-      it("throws an error naming the index of an empty secret", () => {
-        expect(rejection({ store, secret: ["new", ""] })).toBe(
-          'engine.io-session: `secret[1]` must be a non-empty string, got ""',
-        );
-      });
-
-      it("throws an error naming the index of an undefined secret", () => {
-        expect(rejection({ store, secret: [undefined, "old"] })).toBe(
-          "engine.io-session: `secret[0]` must be a non-empty string, got undefined",
-        );
-      });
+        ],
+        [
+          "throws an error if the secret is an empty string",
+          { store, secret: "" },
+          secretMessage("secret", '""'),
+        ],
+        [
+          "throws an error if the secret is not a string",
+          { store, secret: 42 },
+          secretMessage("secret", "42"),
+        ],
+        [
+          "throws an error if the secret is null",
+          { store, secret: null },
+          secretMessage("secret", "null"),
+        ],
+        [
+          "throws an error if the secret is a Buffer",
+          { store, secret: Buffer.from("s") },
+          secretMessage("secret", "object"),
+        ],
+        [
+          "throws an error naming the index of a non-string secret",
+          { store, secret: ["new", "old", 7] },
+          secretMessage("secret[2]", "7"),
+        ],
+        [
+          "throws an error naming the index of an empty secret",
+          { store, secret: ["new", ""] },
+          secretMessage("secret[1]", '""'),
+        ],
+        [
+          "throws an error naming the index of an undefined secret",
+          { store, secret: [undefined, "old"] },
+          secretMessage("secret[0]", "undefined"),
+        ],
+        [
+          "throws an error for a nested secret array",
+          { store, secret: [["new"]] },
+          secretMessage("secret[0]", "an array"),
+        ],
+        [
+          "throws an error for a secret that is a boolean",
+          { store, secret: ["new", true] },
+          secretMessage("secret[1]", "true"),
+        ],
+      ]);
 
       it("throws an error naming the index of a hole in the secret array", () => {
         const secret: unknown[] = ["new"];
         secret[2] = "older";
 
-        expect(rejection({ store, secret })).toBe(
-          "engine.io-session: `secret[1]` must be a non-empty string, got undefined",
-        );
+        expect(rejection({ store, secret })).toBe(secretMessage("secret[1]", "undefined"));
       });
 
-      it("throws an error for a nested secret array", () => {
-        expect(rejection({ store, secret: [["new"]] })).toBe(
-          "engine.io-session: `secret[0]` must be a non-empty string, got an array",
-        );
+      it.each<[string, unknown, string]>([
+        ["not a string", 42, "42"],
+        ["empty", "", '""'],
+        ["null", null, "null"],
+        ["an array", ["connect.sid"], "an array"],
+        ["a function", () => "connect.sid", "function"],
+      ])("throws an error if the name is %s", (_what, name, got) => {
+        expect(rejection({ ...valid, name })).toBe(nameMessage(got));
       });
 
-      it("throws an error for a secret that is a boolean", () => {
-        expect(rejection({ store, secret: ["new", true] })).toBe(
-          "engine.io-session: `secret[1]` must be a non-empty string, got true",
-        );
+      it.each<[string, unknown, string]>([
+        ["not a boolean", "yes", '"yes"'],
+        ["a number", 1, "1"],
+        ["null", null, "null"],
+      ])("throws an error if required is %s", (_what, required, got) => {
+        expect(rejection({ ...valid, required })).toBe(requiredMessage(got));
       });
 
-      it("throws an error if the name is not a string", () => {
-        expect(rejection({ ...valid, name: 42 })).toBe(
-          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got 42",
-        );
+      itRejects([
+        [
+          "shortens a long string value in the message",
+          { ...valid, required: "this string is longer than twenty" },
+          requiredMessage('"…"'),
+        ],
+        [
+          "quotes a string value of exactly twenty characters",
+          { ...valid, required: "12345678901234567890" },
+          requiredMessage('"12345678901234567890"'),
+        ],
+      ]);
+
+      it.each<[string, unknown, string]>([
+        ["negative", -1, "-1"],
+        ["0", 0, "0"],
+        ["NaN", NaN, "NaN"],
+        ["Infinity", Infinity, "Infinity"],
+        ["a string", "100", '"100"'],
+        ["null", null, "null"],
+        ["an object", { ms: 100 }, "object"],
+      ])("throws an error if lookupTimeout is %s", (_what, lookupTimeout, got) => {
+        expect(rejection({ ...valid, lookupTimeout })).toBe(timeoutMessage(got));
       });
 
-      it("throws an error if the name is empty", () => {
-        expect(rejection({ ...valid, name: "" })).toBe(
-          'engine.io-session: `name` must be the non-empty cookie name express-session uses, got ""',
-        );
-      });
-
-      it("throws an error if the name is null", () => {
-        expect(rejection({ ...valid, name: null })).toBe(
-          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got null",
-        );
-      });
-
-      it("throws an error if the name is an array", () => {
-        expect(rejection({ ...valid, name: ["connect.sid"] })).toBe(
-          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got an array",
-        );
-      });
-
-      it("throws an error if the name is a function", () => {
-        expect(rejection({ ...valid, name: () => "connect.sid" })).toBe(
-          "engine.io-session: `name` must be the non-empty cookie name express-session uses, got function",
-        );
-      });
-
-      it("throws an error if required is not a boolean", () => {
-        expect(rejection({ ...valid, required: "yes" })).toBe(
-          'engine.io-session: `required` must be true or false, got "yes"',
-        );
-      });
-
-      it("throws an error if required is a number", () => {
-        expect(rejection({ ...valid, required: 1 })).toBe(
-          "engine.io-session: `required` must be true or false, got 1",
-        );
-      });
-
-      it("throws an error if required is null", () => {
-        expect(rejection({ ...valid, required: null })).toBe(
-          "engine.io-session: `required` must be true or false, got null",
-        );
-      });
-
-      it("shortens a long string value in the message", () => {
-        expect(rejection({ ...valid, required: "this string is longer than twenty" })).toBe(
-          'engine.io-session: `required` must be true or false, got "…"',
-        );
-      });
-
-      it("quotes a string value of exactly twenty characters", () => {
-        expect(rejection({ ...valid, required: "12345678901234567890" })).toBe(
-          'engine.io-session: `required` must be true or false, got "12345678901234567890"',
-        );
-      });
-
-      it("throws an error if lookupTimeout is negative", () => {
-        expect(rejection({ ...valid, lookupTimeout: -1 })).toBe(timeoutMessage("-1"));
-      });
-
-      it("throws an error if lookupTimeout is 0", () => {
-        expect(rejection({ ...valid, lookupTimeout: 0 })).toBe(timeoutMessage("0"));
+      it("throws an error if lookupTimeout exceeds the largest timer delay", () => {
+        expect(rejection({ ...valid, lookupTimeout: MAX + 1 })).toBe(timeoutMessage("2147483648"));
       });
 
       it("throws an error if lookupTimeout is below 1 ms", () => {
@@ -250,41 +231,11 @@ describe("SessionServer", () => {
         expect(rejection({ ...valid, lookupTimeout: 0.999 })).toBe(timeoutMessage("0.999"));
       });
 
-      it("throws an error if lookupTimeout is NaN", () => {
-        expect(rejection({ ...valid, lookupTimeout: NaN })).toBe(timeoutMessage("NaN"));
-      });
-
-      it("throws an error if lookupTimeout is Infinity", () => {
-        expect(rejection({ ...valid, lookupTimeout: Infinity })).toBe(timeoutMessage("Infinity"));
-      });
-
-      it("throws an error if lookupTimeout is a string", () => {
-        expect(rejection({ ...valid, lookupTimeout: "100" })).toBe(timeoutMessage('"100"'));
-      });
-
-      it("throws an error if lookupTimeout is null", () => {
-        expect(rejection({ ...valid, lookupTimeout: null })).toBe(timeoutMessage("null"));
-      });
-
-      it("throws an error if lookupTimeout is an object", () => {
-        expect(rejection({ ...valid, lookupTimeout: { ms: 100 } })).toBe(timeoutMessage("object"));
-      });
-
-      it("throws an error if lookupTimeout exceeds the largest timer delay", () => {
-        expect(rejection({ ...valid, lookupTimeout: MAX + 1 })).toBe(timeoutMessage("2147483648"));
-      });
-
       it("never puts a secret in a message", () => {
         const message = rejection({ store, secret: ["a very secret value", 0] });
 
-        expect(message).toBe("engine.io-session: `secret[1]` must be a non-empty string, got 0");
+        expect(message).toBe(secretMessage("secret[1]", "0"));
         expect(message).not.toContain("a very secret value");
-      });
-
-      it("checks the store before the secret", () => {
-        expect(rejection({ secret: [] })).toBe(
-          "engine.io-session: `store` is required: pass the express-session store your HTTP app uses",
-        );
       });
 
       it("builds nothing when the options are invalid", () => {
@@ -298,50 +249,45 @@ describe("SessionServer", () => {
 
     describe("valid options", () => {
       it("accepts the smallest options", () => {
-        const server = new SessionServer({ store, secret: "s" });
-        server.close();
+        const server = closedServer({ store, secret: "s" });
 
         expect(server).toBeInstanceOf(Server);
       });
 
       it("accepts an array of secrets", () => {
-        const server = new SessionServer({ store, secret: ["new", "old"] });
-        server.close();
+        const server = closedServer({ store, secret: ["new", "old"] });
 
         expect(server).toBeInstanceOf(SessionServer);
       });
 
       it("accepts a lookupTimeout of 1 and of the largest timer delay", () => {
         for (const lookupTimeout of [1, MAX]) {
-          const server = new SessionServer({ store, secret: "s", lookupTimeout });
-          server.close();
+          const server = closedServer({ store, secret: "s", lookupTimeout });
 
           expect(server).toBeInstanceOf(SessionServer);
         }
       });
 
       it("accepts undefined for every optional setting", () => {
-        const server = new SessionServer({
+        const server = closedServer({
           store,
           secret: "s",
           name: undefined,
           required: undefined,
           lookupTimeout: undefined,
         });
-        server.close();
 
         expect(server).toBeInstanceOf(SessionServer);
       });
 
       it("passes engine.io options through to engine.io", () => {
-        const server = new SessionServer({
+        const server = closedServer({
           ...valid,
           pingInterval: 1234,
           pingTimeout: 4321,
           maxHttpBufferSize: 2048,
           transports: ["websocket"],
         });
-        server.close();
 
         expect(server.opts.pingInterval).toBe(1234);
         expect(server.opts.pingTimeout).toBe(4321);
@@ -350,9 +296,8 @@ describe("SessionServer", () => {
       });
 
       it("keeps engine.io's defaults for engine.io options not given", () => {
-        const server = new SessionServer(valid);
+        const server = closedServer(valid);
         const plain = new Server();
-        server.close();
         plain.close();
 
         expect(server.opts.pingInterval).toBe(plain.opts.pingInterval);
@@ -361,7 +306,7 @@ describe("SessionServer", () => {
       });
 
       it("keeps the store and the secret out of engine.io's options", () => {
-        const server = new SessionServer({
+        const server = closedServer({
           store,
           secret: ["new-secret-x7", "old-secret-y8"],
           name: "app.sid",
@@ -369,7 +314,6 @@ describe("SessionServer", () => {
           lookupTimeout: 100,
           pingInterval: 1234,
         });
-        server.close();
 
         const opts = server.opts as Record<string, unknown>;
         expect(opts).not.toHaveProperty("store");
@@ -382,13 +326,7 @@ describe("SessionServer", () => {
       });
 
       it("passes attach options through when attaching to an HTTP server", async () => {
-        const app = await startApp();
-        const server = new SessionServer(app.httpServer, {
-          store: app.store,
-          secret: "s",
-          path: "/realtime",
-        });
-        try {
+        await withAttachedServer({ path: "/realtime" }, async (app) => {
           const handshake = "?EIO=4&transport=polling";
 
           const custom = await app.get(`/realtime/${handshake}`);
@@ -399,16 +337,12 @@ describe("SessionServer", () => {
           expect(custom.body).toMatchObject({ code: Server.errors.FORBIDDEN });
           // ...and leaves the default path to the HTTP app.
           expect(standard.status).toBe(404);
-        } finally {
-          server.close();
-          await app.close();
-        }
+        });
       });
 
       it("does not change the options object it is given", () => {
         const options = { store, secret: ["new", "old"], pingInterval: 1234 };
-        const server = new SessionServer(options);
-        server.close();
+        closedServer(options);
 
         expect(options).toEqual({ store, secret: ["new", "old"], pingInterval: 1234 });
       });
@@ -812,6 +746,9 @@ describe("live-session options", () => {
   });
 
   describe("engineOptions", () => {
+    /** The cookie engine.io sets for `{ path: "/io" }` (named or not): its defaults filled in. */
+    const IO_COOKIE = { name: "io", path: "/io", httpOnly: true, sameSite: "lax" };
+
     it("removes the live-session options", () => {
       expect(
         engineOptions({
@@ -847,10 +784,8 @@ describe("live-session options", () => {
     });
 
     it("keeps a cookie read as the session cookie away from engine.io", () => {
-      const ours = new SessionServer({ ...valid, create: true, cookie: { maxAge: 1000 } });
-      const theirs = new SessionServer({ ...valid, cookie: { maxAge: 1000 } });
-      ours.close();
-      theirs.close();
+      const ours = closedServer({ ...valid, create: true, cookie: { maxAge: 1000 } });
+      const theirs = closedServer({ ...valid, cookie: { maxAge: 1000 } });
 
       expect(engineOptions({ ...valid, create: true, cookie: { maxAge: 1000 } })).toEqual({});
       expect(ours.opts.cookie).toBeUndefined();
@@ -858,12 +793,11 @@ describe("live-session options", () => {
     });
 
     it("passes cookie: null to engine.io as is when create is on", () => {
-      const server = new SessionServer({
+      const server = closedServer({
         ...valid,
         create: true,
         cookie: null as unknown as SessionServerOptions["cookie"],
       });
-      server.close();
 
       expect(
         engineOptions({
@@ -877,62 +811,39 @@ describe("live-session options", () => {
 
     it("gives a cookie with a name to engine.io, with engine.io's defaults", () => {
       for (const create of [true, false]) {
-        const server = new SessionServer({ ...valid, create, cookie: { name: "io", path: "/io" } });
-        server.close();
+        const server = closedServer({ ...valid, create, cookie: { name: "io", path: "/io" } });
 
-        expect(server.opts.cookie).toEqual({
-          name: "io",
-          path: "/io",
-          httpOnly: true,
-          sameSite: "lax",
-        });
+        expect(server.opts.cookie).toEqual(IO_COOKIE);
       }
     });
 
     it("does not give engine.io a cookie without a name when create is on", () => {
-      const server = new SessionServer({ ...valid, create: true, cookie: { path: "/app" } });
-      server.close();
+      const server = closedServer({ ...valid, create: true, cookie: { path: "/app" } });
 
       expect(server.opts).not.toHaveProperty("cookie");
     });
 
     it("gives engine.io the cookie when sessionCookie is given too", () => {
-      const server = new SessionServer({
+      const server = closedServer({
         ...valid,
         create: true,
         sessionCookie: { path: "/session" },
         cookie: { path: "/io" },
       });
-      server.close();
 
-      expect(server.opts.cookie).toEqual({
-        name: "io",
-        path: "/io",
-        httpOnly: true,
-        sameSite: "lax",
-      });
+      expect(server.opts.cookie).toEqual(IO_COOKIE);
     });
   });
 
   describe("the cookies of a created session", () => {
     /** The Set-Cookie headers of a polling handshake without a session cookie. */
     async function handshakeCookies(options: Partial<SessionServerOptions>): Promise<string[]> {
-      const app = await startApp();
-      const server = new SessionServer(app.httpServer, {
-        store: app.store,
-        secret: "s",
-        create: true,
-        ...options,
-      });
-      try {
+      return withAttachedServer({ create: true, ...options }, async (app) => {
         const res = await fetch(`${app.url}/engine.io/?EIO=4&transport=polling`);
         await res.text();
         expect(res.status).toBe(200);
         return res.headers.getSetCookie();
-      } finally {
-        server.close();
-        await app.close();
-      }
+      });
     }
 
     /** The attributes after the value of the cookie named `name`. */

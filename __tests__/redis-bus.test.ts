@@ -1,51 +1,30 @@
 import { performance } from "node:perf_hooks";
-import { RedisStore } from "connect-redis";
 import type { Socket as ClientSocket } from "engine.io-client";
-import type { SessionEndReason, SessionError, SessionServer, SessionSocket } from "../lib";
+import type { SessionSocket } from "../lib";
 import { RedisSessionBus, type RedisClientLike } from "../lib/redis";
-import {
-  attachServer,
-  client,
-  closeClients,
-  delay,
-  outcome,
-  sessionIdOf,
-  startApp,
-  until,
-  type AppSession,
-  type TestApp,
-  type TransportMode,
-} from "./helpers/app";
+import { closeClients, delay, sessionIdOf, until, type AppSession } from "./helpers/app";
 import {
   closeRedis,
   connectRedis,
   describeRedis,
-  eventually,
   sessionKey,
   subscribers,
   uniqueName,
+  untilSubscribers,
   useRedis,
   type RedisClient,
 } from "./helpers/redis";
-
-/** One node of a deployment: its own HTTP app, Redis client, RedisStore, bus and SessionServer. */
-interface Node {
-  readonly name: string;
-  readonly app: TestApp;
-  readonly redis: RedisClient;
-  readonly server: SessionServer<AppSession>;
-  /** SessionSockets in order of connection. */
-  readonly sockets: SessionSocket<AppSession>[];
-  /** Per socket: its session_update / session_end / close events. */
-  readonly events: Map<SessionSocket<AppSession>, string[]>;
-  /** Server session_end events, with when they happened (performance.now()). */
-  readonly ends: { sessionId: string; reason: SessionEndReason; at: number }[];
-  readonly errors: SessionError[];
-}
+import {
+  closeRedisNode,
+  connectTo,
+  eventsOf,
+  startRedisNode,
+  type RedisNode,
+} from "./helpers/redis-node";
 
 describeRedis("RedisSessionBus", () => {
   const redis = useRedis();
-  const nodes: Node[] = [];
+  const nodes: RedisNode[] = [];
   /** The test's own client: publishes foreign messages, asks PUBSUB NUMSUB, reads keys. */
   let probe: RedisClient;
   let channel: string;
@@ -60,90 +39,39 @@ describeRedis("RedisSessionBus", () => {
 
   afterEach(async () => {
     closeClients();
-    for (const node of nodes.splice(0)) {
-      node.server.close();
-      await node.app.close();
-      await closeRedis(node.redis);
-    }
+    for (const node of nodes.splice(0)) await closeRedisNode(node);
   });
 
   afterAll(async () => {
     await closeRedis(probe);
   });
 
-  /** `busChannel`: `"default"` leaves the option out. */
-  async function startNode(name: string, busChannel: string = channel): Promise<Node> {
-    const nodeRedis = await connectRedis(redis.url);
-    const store = new RedisStore({ client: nodeRedis });
-    const app = await startApp({ store });
-    const bus = new RedisSessionBus(
-      nodeRedis,
-      busChannel === "default" ? {} : { channel: busChannel },
-    );
-    const server = attachServer(app, { store, bus });
-    const node: Node = {
-      name,
-      app,
-      redis: nodeRedis,
-      server,
-      sockets: [],
-      events: new Map(),
-      ends: [],
-      errors: [],
-    };
-    server.on("session", (socket) => {
-      const events: string[] = [];
-      node.sockets.push(socket);
-      node.events.set(socket, events);
-      socket.on("session_update", (value) => events.push(`session_update ${value.counter ?? ""}`));
-      socket.on("session_end", (reason) => events.push(`session_end ${reason}`));
-      socket.on("close", () => events.push("close"));
+  /** A node with the bus on `busChannel` (`"default"` leaves the option out). */
+  async function startNode(name: string, busChannel: string = channel): Promise<RedisNode> {
+    const node = await startRedisNode(redis.url, name, {
+      bus: busChannel === "default" ? {} : { channel: busChannel },
+      log: ["session_update", "session_end", "close"],
     });
-    server.on("session_end", (sessionId, reason) => {
-      node.ends.push({ sessionId, reason, at: performance.now() });
-    });
-    server.on("session_error", (error) => node.errors.push(error));
     nodes.push(node);
     return node;
   }
 
   /** Starts nodes on `channel` and waits until each has subscribed. */
-  async function startNodes(...names: string[]): Promise<Node[]> {
+  async function startNodes(...names: string[]): Promise<RedisNode[]> {
     const started = await Promise.all(names.map((name) => startNode(name)));
-    await eventually(
-      async () => (await subscribers(probe, channel)) === names.length,
-      3000,
-      "every node subscribed",
-    );
+    await untilSubscribers(probe, channel, names.length);
     return started;
-  }
-
-  /** Opens a real client on `node`; resolves with it and its SessionSocket there. */
-  async function connectTo(
-    node: Node,
-    mode: TransportMode,
-    cookie: string,
-  ): Promise<{ client: ClientSocket; socket: SessionSocket<AppSession> }> {
-    const socket = client(node.app, mode, cookie);
-    const result = await outcome(socket);
-    if (result.kind !== "open") throw new Error(`refused on ${node.name}: ${result.error.message}`);
-    await until(() => node.sockets.some((each) => each.id === socket.id));
-    return { client: socket, socket: node.sockets.find((each) => each.id === socket.id)! };
-  }
-
-  function eventsOf(node: Node, socket: SessionSocket<AppSession>): string[] {
-    return node.events.get(socket) ?? [];
   }
 
   /** A user logged in over HTTP on `home`, with one socket on each of `on`. */
   async function userWithSockets(
-    home: Node,
+    home: RedisNode,
     user: string,
-    on: readonly Node[],
+    on: readonly RedisNode[],
   ): Promise<{
     cookie: string;
     sessionId: string;
-    sockets: { node: Node; client: ClientSocket; socket: SessionSocket<AppSession> }[];
+    sockets: { node: RedisNode; client: ClientSocket; socket: SessionSocket<AppSession> }[];
   }> {
     const cookie = await home.app.login(user);
     const sockets = await Promise.all(
@@ -360,7 +288,7 @@ describeRedis("RedisSessionBus", () => {
 
       a.server.close();
 
-      await eventually(async () => (await subscribers(probe, channel)) === 2, 3000, "NUMSUB 2");
+      await untilSubscribers(probe, channel, 2);
       expect(a.redis.isOpen).toBe(true);
       expect(await a.redis.ping()).toBe("PONG");
       expect(await a.redis.exists(sessionKey(alice.sessionId))).toBe(1);
@@ -377,11 +305,8 @@ describeRedis("RedisSessionBus", () => {
       const a1 = await startNode("A1", "default");
       const b1 = await startNode("B1", "default");
       const [a2, b2] = await startNodes("A2", "B2");
-      await eventually(
-        async () => (await subscribers(probe, "engine.io-session")) === before + 2,
-        3000,
-        "the default channel has both nodes of group 1",
-      );
+      // The default channel has both nodes of group 1.
+      await untilSubscribers(probe, "engine.io-session", before + 2);
       const alice = await userWithSockets(a1, "alice", [a1, b1, a2, b2]);
       const [, onB1, onA2, onB2] = alice.sockets;
 

@@ -1,19 +1,15 @@
 import { performance } from "node:perf_hooks";
-import { RedisStore } from "connect-redis";
 import type { Socket as ClientSocket } from "engine.io-client";
-import type { SessionError, SessionServer, SessionSocket } from "../lib";
-import { RedisSessionBus } from "../lib/redis";
+import type { SessionSocket } from "../lib";
 import {
-  attachServer,
+  ZERO_STATS,
   client,
   closeClients,
   delay,
   outcome,
   sessionIdOf,
-  startApp,
   until,
   type AppSession,
-  type TestApp,
   type TransportMode,
 } from "./helpers/app";
 import {
@@ -23,24 +19,21 @@ import {
   eventually,
   subscribers,
   uniqueName,
+  untilSubscribers,
   useRedis,
   type RedisClient,
 } from "./helpers/redis";
+import {
+  closeRedisNode,
+  connectTo,
+  eventsOf,
+  startRedisNode,
+  type RedisNode,
+} from "./helpers/redis-node";
 
 const LOOKUP_TIMEOUT = 500;
 /** Reconnection attempts every 100 ms (node-redis's default backs off to 2 s): keeps the suite short. */
 const RECONNECT_EVERY = 100;
-
-interface Node {
-  readonly name: string;
-  readonly app: TestApp;
-  readonly redis: RedisClient;
-  readonly server: SessionServer<AppSession>;
-  readonly sockets: SessionSocket<AppSession>[];
-  readonly errors: SessionError[];
-  /** Per socket: its session_end events and messages from the client. */
-  readonly events: Map<SessionSocket<AppSession>, string[]>;
-}
 
 describeRedis(
   "Redis going down and coming back",
@@ -49,13 +42,13 @@ describeRedis(
     const channel = uniqueName("engine.io-session:faults");
     let probe: RedisClient;
     /** Offline queue disabled: commands fail at once while Redis is down. Both have the bus. */
-    let a: Node;
-    let b: Node;
+    let a: RedisNode;
+    let b: RedisNode;
     /** node-redis's default offline queue: commands wait for the reconnection. No bus. */
-    let c: Node;
+    let c: RedisNode;
     /** Has the bus, with the default offline queue; its server is closed while Redis is down. */
-    let e: Node;
-    const all = (): Node[] => [a, b, c, e];
+    let e: RedisNode;
+    const all = (): RedisNode[] => [a, b, c, e];
     interface User {
       cookie: string;
       sessionId: string;
@@ -69,52 +62,24 @@ describeRedis(
     /** alice's socket on E. */
     let eClient: ClientSocket;
 
-    async function startNode(
+    /** A node that logs session_end and client messages, with a short lookupTimeout. */
+    function startNode(
       name: string,
       options: { disableOfflineQueue: boolean; bus: boolean },
-    ): Promise<Node> {
-      const nodeRedis = await connectRedis(redis.url, {
-        disableOfflineQueue: options.disableOfflineQueue,
-        reconnectEvery: RECONNECT_EVERY,
+    ): Promise<RedisNode> {
+      return startRedisNode(redis.url, name, {
+        client: {
+          disableOfflineQueue: options.disableOfflineQueue,
+          reconnectEvery: RECONNECT_EVERY,
+        },
+        ...(options.bus ? { bus: { channel } } : {}),
+        server: { lookupTimeout: LOOKUP_TIMEOUT },
+        log: ["session_end", "message"],
       });
-      const store = new RedisStore({ client: nodeRedis });
-      const app = await startApp({ store });
-      const server = attachServer(app, {
-        store,
-        lookupTimeout: LOOKUP_TIMEOUT,
-        ...(options.bus ? { bus: new RedisSessionBus(nodeRedis, { channel }) } : {}),
-      });
-      const node: Node = {
-        name,
-        app,
-        redis: nodeRedis,
-        server,
-        sockets: [],
-        errors: [],
-        events: new Map(),
-      };
-      server.on("session", (socket) => {
-        const events: string[] = [];
-        node.sockets.push(socket);
-        node.events.set(socket, events);
-        socket.on("session_end", (reason) => events.push(`session_end ${reason}`));
-        socket.on("message", (data) => events.push(`message ${String(data)}`));
-      });
-      server.on("session_error", (error) => node.errors.push(error));
-      return node;
-    }
-
-    async function connectTo(node: Node, mode: TransportMode, cookie: string) {
-      const socket = client(node.app, mode, cookie);
-      const result = await outcome(socket);
-      if (result.kind !== "open")
-        throw new Error(`refused on ${node.name}: ${result.error.message}`);
-      await until(() => node.sockets.some((each) => each.id === socket.id));
-      return { client: socket, socket: node.sockets.find((each) => each.id === socket.id)! };
     }
 
     /** A handshake that must be refused: resolves with the time it took and the server's code. */
-    async function refused(node: Node, mode: TransportMode, cookie: string) {
+    async function refused(node: RedisNode, mode: TransportMode, cookie: string) {
       const before = node.errors.length;
       const start = performance.now();
       const result = await outcome(client(node.app, mode, cookie));
@@ -124,21 +89,13 @@ describeRedis(
       return { elapsed, code: node.errors[before].code };
     }
 
-    function eventsOf(node: Node, socket: SessionSocket<AppSession>): string[] {
-      return node.events.get(socket) ?? [];
-    }
-
     beforeAll(async () => {
       probe = await connectRedis(redis.url, { reconnectEvery: RECONNECT_EVERY });
       a = await startNode("A", { disableOfflineQueue: true, bus: true });
       b = await startNode("B", { disableOfflineQueue: true, bus: true });
       c = await startNode("C", { disableOfflineQueue: false, bus: false });
       e = await startNode("E", { disableOfflineQueue: false, bus: true });
-      await eventually(
-        async () => (await subscribers(probe, channel)) === 3,
-        3000,
-        "A, B, E subscribed",
-      );
+      await untilSubscribers(probe, channel, 3); // A, B and E
       alice = await userOnAandB("alice");
       dave = await userOnAandB("dave");
       eClient = (await connectTo(e, "websocket", alice.cookie)).client;
@@ -158,11 +115,7 @@ describeRedis(
 
     afterAll(async () => {
       closeClients();
-      for (const node of all()) {
-        node.server.close();
-        await node.app.close();
-        await closeRedis(node.redis);
-      }
+      for (const node of all()) await closeRedisNode(node);
       await closeRedis(probe);
     });
 
@@ -247,13 +200,7 @@ describeRedis(
         e.server.close();
 
         expect(await closed).toBe("transport close");
-        expect(e.server.stats).toEqual({
-          sessions: 0,
-          sockets: 0,
-          pendingLookups: 0,
-          locks: 0,
-          timers: 0,
-        });
+        expect(e.server.stats).toEqual(ZERO_STATS);
       });
     });
 
@@ -283,7 +230,7 @@ describeRedis(
 
       it("resubscribes the bus by itself: a destroySession on B reaches A again", async () => {
         // A and B are back on the channel; E, closed during the outage, is not (and stays away).
-        await eventually(async () => (await subscribers(probe, channel)) === 2, 5000, "NUMSUB 2");
+        await untilSubscribers(probe, channel, 2, 5000);
         await delay(3 * RECONNECT_EVERY);
         expect(await subscribers(probe, channel)).toBe(2);
         const cookie = await b.app.login("carol");

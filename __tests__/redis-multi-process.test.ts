@@ -1,15 +1,22 @@
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { Socket as ClientSocket } from "engine.io-client";
 import type { SessionServerStats } from "../lib";
-import { TRANSPORTS, outcome, sessionIdOf, type TransportMode } from "./helpers/app";
+import {
+  client,
+  closeClients,
+  fetchReply,
+  loginAt,
+  outcome,
+  sessionIdOf,
+  type TransportMode,
+} from "./helpers/app";
 import type { NodeCommand, NodeReport } from "./helpers/node-process";
 import {
   connectRedis,
   describeRedis,
   eventually,
-  subscribers,
   uniqueName,
+  untilSubscribers,
   useRedis,
   type RedisClient,
 } from "./helpers/redis";
@@ -127,7 +134,6 @@ describeRedis("three processes sharing one Redis (store and bus)", () => {
   const redis = useRedis();
   const channel = uniqueName("engine.io-session:multi-process");
   const urls = new Map<ChildNode, string>();
-  const clients = new Set<ClientSocket>();
   let nodes: ChildNode[] = [];
   let probe: RedisClient;
 
@@ -136,16 +142,11 @@ describeRedis("three processes sharing one Redis (store and bus)", () => {
     nodes = ["A", "B", "C"].map((name) => new ChildNode(name, redis.url, channel));
     const ready = await Promise.all(nodes.map((node) => node.ready()));
     nodes.forEach((node, index) => urls.set(node, ready[index]));
-    await eventually(
-      async () => (await subscribers(probe, channel)) === 3,
-      5000,
-      "the three nodes subscribed",
-    );
+    await untilSubscribers(probe, channel, 3, 5000);
   }, 30_000);
 
   afterEach(() => {
-    for (const socket of clients) socket.close();
-    clients.clear();
+    closeClients();
   });
 
   afterAll(async () => {
@@ -156,22 +157,9 @@ describeRedis("three processes sharing one Redis (store and bus)", () => {
     return urls.get(node) ?? "";
   }
 
-  /** Logs `user` in over HTTP on `node`; resolves with the Cookie header value. */
-  async function login(node: ChildNode, user: string): Promise<string> {
-    const res = await fetch(`${urlOf(node)}/login?name=${user}`);
-    await res.text();
-    const line = res.headers.getSetCookie().find((each) => each.startsWith("connect.sid="));
-    if (line === undefined) throw new Error("login set no cookie");
-    return line.split(";")[0];
-  }
-
   /** Opens a socket on `node` and waits until the node reported its session. */
   async function connect(node: ChildNode, mode: TransportMode, cookie: string) {
-    const socket = new ClientSocket(urlOf(node), {
-      ...TRANSPORTS[mode],
-      extraHeaders: { cookie },
-    });
-    clients.add(socket);
+    const socket = client({ url: urlOf(node) }, mode, cookie);
     const result = await outcome(socket);
     if (result.kind !== "open") throw new Error(`refused on ${node.name}: ${result.error.message}`);
     const report = await node.next(
@@ -183,7 +171,7 @@ describeRedis("three processes sharing one Redis (store and bus)", () => {
 
   /** A user logged in on `home`, with a socket on each node (websocket, polling, websocket). */
   async function userOnEveryNode(home: ChildNode, user: string) {
-    const cookie = await login(home, user);
+    const cookie = await loginAt(urlOf(home), user);
     const modes: TransportMode[] = ["websocket", "polling", "websocket"];
     const sockets = await Promise.all(
       nodes.map((node, index) => connect(node, modes[index], cookie)),
@@ -225,8 +213,8 @@ describeRedis("three processes sharing one Redis (store and bus)", () => {
       expect(node.eventsOf(socket.id)).toEqual([]);
       expect(socket.readyState).toBe("open");
     }
-    const whoami = await fetch(`${urlOf(nodes[2])}/whoami`, { headers: { cookie: alice.cookie } });
-    expect(await whoami.json()).toEqual({ user: { name: "alice" }, counter: 42 });
+    const whoami = await fetchReply(urlOf(nodes[2]), "/whoami", alice.cookie);
+    expect(whoami.body).toEqual({ user: { name: "alice" }, counter: 42 });
   });
 
   it("ends the sockets on A and B when destroySession runs on C", async () => {
@@ -260,8 +248,8 @@ describeRedis("three processes sharing one Redis (store and bus)", () => {
       expect(node.endsOf(bob.sessionId)).toEqual([]);
       expect(socket.readyState).toBe("open");
     }
-    const whoami = await fetch(`${urlOf(a)}/whoami`, { headers: { cookie: alice.cookie } });
-    expect(await whoami.json()).toEqual({ user: null, counter: null });
+    const whoami = await fetchReply(urlOf(a), "/whoami", alice.cookie);
+    expect(whoami.body).toEqual({ user: null, counter: null });
     // Each node now holds bob's session and socket only (earlier tests' sockets have closed).
     await eventually(
       async () => {

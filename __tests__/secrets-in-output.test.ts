@@ -1,9 +1,7 @@
 import { randomBytes } from "node:crypto";
-import http, { type IncomingMessage } from "node:http";
 import { format, stripVTControlCharacters } from "node:util";
 import createDebug from "debug";
 import session from "express-session";
-import { sign } from "cookie-signature";
 import {
   SessionServer,
   type SessionErrorCode,
@@ -15,11 +13,13 @@ import {
   closeClients,
   outcome,
   sessionIdOf,
+  signedCookie,
   startApp,
   until,
   type AppSession,
   type TestApp,
 } from "./helpers/app";
+import { closePolling, pollingReply, websocketReply } from "./helpers/raw-http";
 
 // Over a run of mixed good and bad handshakes on both transports, nothing the library writes for
 // people to read (debug lines, session_error messages, connection_error context, the bodies of
@@ -32,10 +32,6 @@ const NAMESPACE = "engine.io-session";
 /** A session id the way express-session makes them: 24 random bytes, base64url. */
 function newId(label: string): string {
   return `${label}-${randomBytes(18).toString("base64url")}`;
-}
-
-function cookieFor(id: string, secret: string): string {
-  return `connect.sid=${encodeURIComponent(`s:${sign(id, secret)}`)}`;
 }
 
 /** A store that fails in telling ways for chosen ids: its errors quote the id and a secret. */
@@ -161,15 +157,23 @@ describe("secrets and session ids in output", () => {
       },
       {
         title: "an id the store never had",
-        cookie: cookieFor(unknown, SECRETS[0]),
+        cookie: signedCookie(unknown, SECRETS[0]),
         expected: "NOT_FOUND",
       },
       { title: "a logged-out session", cookie: loggedOut, expected: "NOT_FOUND" },
-      { title: "a store error", cookie: cookieFor(failing, SECRETS[0]), expected: "STORE_ERROR" },
-      { title: "a store that hangs", cookie: cookieFor(hanging, SECRETS[1]), expected: "TIMEOUT" },
+      {
+        title: "a store error",
+        cookie: signedCookie(failing, SECRETS[0]),
+        expected: "STORE_ERROR",
+      },
+      {
+        title: "a store that hangs",
+        cookie: signedCookie(hanging, SECRETS[1]),
+        expected: "TIMEOUT",
+      },
       {
         title: "a garbage record",
-        cookie: cookieFor(garbage, SECRETS[0]),
+        cookie: signedCookie(garbage, SECRETS[0]),
         expected: "STORE_ERROR",
       },
       { title: "a failing hydrate()", cookie: hydrateFails, expected: "HYDRATE_FAILED" },
@@ -191,73 +195,6 @@ describe("secrets and session ids in output", () => {
     await Promise.all(apps.map((app) => app.close()));
   });
 
-  /** A raw polling handshake: the status and the body exactly as the client gets them. */
-  function pollingHandshake(cookie: string | undefined): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.get(
-        `${apps[0].url}/engine.io/?EIO=4&transport=polling`,
-        { headers: cookie === undefined ? {} : { cookie } },
-        (res) => {
-          let body = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => (body += chunk));
-          res.on("end", () => {
-            resolve({ status: res.statusCode ?? 0, body });
-          });
-        },
-      );
-      req.on("error", reject);
-    });
-  }
-
-  /** Closes an open polling session the way a client does: a close packet ("1"). */
-  function closePolling(openPacket: string): Promise<void> {
-    const { sid } = JSON.parse(openPacket.slice(1)) as { sid: string };
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        `${apps[0].url}/engine.io/?EIO=4&transport=polling&sid=${sid}`,
-        { method: "POST", headers: { "content-type": "text/plain" } },
-        (res) => {
-          res.resume();
-          res.on("end", resolve);
-        },
-      );
-      req.on("error", reject);
-      req.end("1");
-    });
-  }
-
-  /** A raw websocket handshake: 101, or the refusal's status and body. */
-  function websocketHandshake(
-    cookie: string | undefined,
-  ): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(`${apps[0].url}/engine.io/?EIO=4&transport=websocket`, {
-        headers: {
-          connection: "Upgrade",
-          upgrade: "websocket",
-          "sec-websocket-version": "13",
-          "sec-websocket-key": randomBytes(16).toString("base64"),
-          ...(cookie === undefined ? {} : { cookie }),
-        },
-      });
-      req.on("upgrade", (res: IncomingMessage, socket) => {
-        socket.destroy();
-        resolve({ status: res.statusCode ?? 0, body: "" });
-      });
-      req.on("response", (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => {
-          resolve({ status: res.statusCode ?? 0, body });
-        });
-      });
-      req.on("error", reject);
-      req.end();
-    });
-  }
-
   function expectNothingSecret(): void {
     const leaks = captured.filter(({ text }) =>
       [...SECRETS, FOREIGN_SECRET, ...ids].some((secret) => text.includes(secret)),
@@ -268,13 +205,13 @@ describe("secrets and session ids in output", () => {
   it("leaks nothing over polling", async () => {
     for (const handshake of handshakes) {
       const errorsBefore = captured.filter((each) => each.source === "session_error.message");
-      const { status, body } = await pollingHandshake(handshake.cookie);
+      const { status, body } = await pollingReply(apps[0].url, handshake.cookie);
       captured.push({ source: `polling body (${handshake.title})`, text: body });
 
       if (handshake.expected === "session") {
         expect(status).toBe(200);
         expect(body).toMatch(/^0\{"sid":/);
-        await closePolling(body);
+        await closePolling(apps[0].url, body);
       } else {
         expect({ title: handshake.title, status }).toEqual({ title: handshake.title, status: 403 });
         expect(JSON.parse(body)).toMatchObject({ code: 4 });
@@ -287,7 +224,7 @@ describe("secrets and session ids in output", () => {
 
   it("leaks nothing over websocket", async () => {
     for (const handshake of handshakes) {
-      const { status, body } = await websocketHandshake(handshake.cookie);
+      const { status, body } = await websocketReply(apps[0].url, handshake.cookie);
       captured.push({ source: `websocket body (${handshake.title})`, text: body });
 
       expect({ title: handshake.title, status }).toEqual({

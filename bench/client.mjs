@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import { URL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { clearTimeout, setTimeout } from "node:timers";
+import { serveOrchestrator } from "./ipc-child.mjs";
 
 const require = createRequire(import.meta.url);
 const WebSocket = require("ws");
@@ -320,14 +321,4 @@ function openEngineSocket(url, cookie) {
   });
 }
 
-process.on("message", async ({ id, cmd, args }) => {
-  try {
-    const task = tasks[cmd];
-    if (task === undefined) throw new Error(`unknown task '${cmd}'`);
-    process.send({ id, ok: true, value: await task(args) });
-  } catch (error) {
-    process.send({ id, ok: false, error: String(error?.stack ?? error) });
-  }
-});
-process.on("disconnect", () => process.exit(0));
-process.send({ ready: true });
+serveOrchestrator(tasks);

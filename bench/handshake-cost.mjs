@@ -4,43 +4,24 @@
 // sequential: far less sensitive to other load on the machine than the loopback figures.
 //
 //   node bench/handshake-cost.mjs [--json]     (uses BENCH_DIST, or ../dist)
-import crypto from "node:crypto";
 import { EventEmitter } from "node:events";
 import process from "node:process";
 import console from "node:console";
 import { createRequire } from "node:module";
+import { SECRET, cookieHeader, newSessionId, sessionRecord } from "./session-fixture.mjs";
 
 const require = createRequire(import.meta.url);
 const { Server } = require("engine.io");
 const session = require("express-session");
-const signature = require("cookie-signature");
 const { SessionServer } = require(process.env.BENCH_DIST ?? "../dist/index.js");
 
-const SECRET = "bench secret: keyboard cat on a shared 2-core machine";
-const DAY = 24 * 60 * 60 * 1000;
 const ROUNDS = 7;
 const ITERATIONS = 20_000;
 
-const sessionId = crypto.randomBytes(24).toString("base64url");
-const cookie = [
-  "_ga=GA1.1.1234567890.1700000000",
-  "theme=dark",
-  `connect.sid=${encodeURIComponent(`s:${signature.sign(sessionId, SECRET)}`)}`,
-].join("; ");
+const sessionId = newSessionId();
+const cookie = cookieHeader(sessionId);
 const store = new session.MemoryStore();
-store.set(sessionId, {
-  cookie: {
-    originalMaxAge: DAY,
-    expires: new Date(Date.now() + DAY).toISOString(),
-    secure: false,
-    httpOnly: true,
-    path: "/",
-    sameSite: "lax",
-  },
-  user: { id: "u_1234567", name: "Ada Lovelace", email: "ada@example.com", roles: ["admin"] },
-  csrfSecret: "k3Jt0c5mE9v1qXbLr2hQ8w",
-  visits: 42,
-});
+store.set(sessionId, sessionRecord());
 
 const plain = new Server();
 const server = new SessionServer({ store, secret: SECRET });

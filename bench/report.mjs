@@ -12,7 +12,7 @@ export function median(values) {
 
 const BASE = "plain";
 const RECIPE = "use";
-const SESSION_VARIANTS = ["session-memory", "session-redis"];
+const SESSION_VARIANTS = ["session-memory", "session-redis", "session-window"];
 
 /** The figures taken from each throughput run: [key, phase, field]. */
 const FIGURES = [

@@ -41,6 +41,7 @@ const VARIANTS = [
   { key: "use-guard", label: "engine.use(onlyForHandshake(session))" },
   { key: "session-memory", label: "SessionServer + MemoryStore" },
   { key: "session-redis", label: "SessionServer + connect-redis" },
+  { key: "session-window", label: "SessionServer + MemoryStore, coalesceWindow 2 s" },
 ];
 
 const PHASES = [

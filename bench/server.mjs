@@ -9,45 +9,31 @@
 //   use-guard      the same behind the documented handshake-only guard (req._query.sid === undefined)
 //   session-memory SessionServer + express-session MemoryStore
 //   session-redis  SessionServer + connect-redis 9 (node-redis 5)
+//   session-window SessionServer + MemoryStore with coalesceWindow 2000
 //   plain-async    (investigations only) plain engine.io, handshakes answered one loop turn later
 import http from "node:http";
-import crypto from "node:crypto";
 import process from "node:process";
 import v8 from "node:v8";
 import { createRequire } from "node:module";
 import { setImmediate as tick } from "node:timers/promises";
 import { setImmediate } from "node:timers";
+import {
+  COOKIE_NAME,
+  SECRET,
+  cookieHeader,
+  newSessionId,
+  sessionRecord,
+} from "./session-fixture.mjs";
+import { serveOrchestrator } from "./ipc-child.mjs";
 
 const require = createRequire(import.meta.url);
 const { Server } = require("engine.io");
 const session = require("express-session");
-const signature = require("cookie-signature");
 // The orchestrator hands over a snapshot of dist/ (BENCH_DIST); standalone, use the build here.
 const { SessionServer } = require(process.env.BENCH_DIST ?? "../dist/index.js");
 
 const variant = process.argv[2];
 const redisPort = Number(process.argv[3] ?? 0);
-
-const SECRET = "bench secret: keyboard cat on a shared 2-core machine";
-const COOKIE_NAME = "connect.sid";
-const DAY = 24 * 60 * 60 * 1000;
-
-/** A realistic express-session record: the cookie plus a small logged-in user. */
-function sessionRecord() {
-  return {
-    cookie: {
-      originalMaxAge: DAY,
-      expires: new Date(Date.now() + DAY).toISOString(),
-      secure: false,
-      httpOnly: true,
-      path: "/",
-      sameSite: "lax",
-    },
-    user: { id: "u_1234567", name: "Ada Lovelace", email: "ada@example.com", roles: ["admin"] },
-    csrfSecret: "k3Jt0c5mE9v1qXbLr2hQ8w",
-    visits: 42,
-  };
-}
 
 // ---------------------------------------------------------------- store, with read counters
 const counters = { get: 0, set: 0, touch: 0 };
@@ -163,8 +149,17 @@ function build(httpServer, store) {
     engine.on("connection", onRawSocket);
     return engine;
   }
-  if (variant === "session-memory" || variant === "session-redis") {
-    const engine = new SessionServer(httpServer, { store, secret: SECRET, name: COOKIE_NAME });
+  if (variant === "session-memory" || variant === "session-redis" || variant === "session-window") {
+    // session-window: handshakes of one session share an answered read for 2 s (option
+    // coalesceWindow). Every handshake of the bench carries the same session, so this variant shows
+    // the cost of the session path without the store: an upper bound, not a typical app.
+    const coalesceWindow = variant === "session-window" ? 2000 : 0;
+    const engine = new SessionServer(httpServer, {
+      store,
+      secret: SECRET,
+      name: COOKIE_NAME,
+      coalesceWindow,
+    });
     engine.on("session", (socket) => {
       if (mode.closeOnConnect) {
         socket.conn.close(true);
@@ -199,15 +194,11 @@ async function closeAll(engine) {
 
 async function main() {
   const { store, redisClient } = await makeStore();
-  const sessionId = crypto.randomBytes(24).toString("base64url");
+  const sessionId = newSessionId();
   const record = sessionRecord();
   await storeSet(store, sessionId, record);
   counters.set = 0;
-  const cookie = [
-    "_ga=GA1.1.1234567890.1700000000",
-    "theme=dark",
-    `${COOKIE_NAME}=${encodeURIComponent(`s:${signature.sign(sessionId, SECRET)}`)}`,
-  ].join("; ");
+  const cookie = cookieHeader(sessionId);
 
   const httpServer = http.createServer();
   httpServer.keepAliveTimeout = 60_000;
@@ -254,19 +245,7 @@ async function main() {
       return v8.writeHeapSnapshot(file);
     },
   };
-  process.on("message", async ({ id, cmd, args }) => {
-    try {
-      const handler = handlers[cmd];
-      if (handler === undefined) throw new Error(`unknown command '${cmd}'`);
-      process.send({ id, ok: true, value: await handler(args) });
-    } catch (error) {
-      process.send({ id, ok: false, error: String(error?.stack ?? error) });
-    }
-  });
-  // The orchestrator going away takes this process with it.
-  process.on("disconnect", () => process.exit(0));
-  process.send({
-    ready: true,
+  serveOrchestrator(handlers, {
     port,
     cookie,
     recordJsonLength: JSON.stringify(record).length,

@@ -4,7 +4,12 @@ import express from "express";
 import session from "express-session";
 import { sign } from "cookie-signature";
 import { Socket as ClientSocket, type SocketOptions } from "engine.io-client";
-import { SessionServer, type SessionServerOptions, type SessionStore } from "../../lib";
+import {
+  SessionServer,
+  type SessionServerOptions,
+  type SessionServerStats,
+  type SessionStore,
+} from "../../lib";
 
 /** The session shape the test app stores. */
 export interface AppSession {
@@ -41,16 +46,42 @@ export interface TestAppOptions {
   name?: string;
 }
 
+/** Starts a {@link TestApp} over `store` (a new MemoryStore by default). */
 export async function startApp(options: TestAppOptions = {}): Promise<TestApp> {
   const store = options.store ?? new session.MemoryStore();
+  const name = options.name ?? "connect.sid";
+  const app = sessionApp({ store, secret: options.secret ?? SECRET, name });
+  const { httpServer, url, close } = await listenOnLoopback(app);
+  return {
+    httpServer,
+    store,
+    url,
+    get: (path, cookie) => fetchReply(url, path, cookie),
+    login: (user) => loginAt(url, user, name),
+    close,
+  };
+}
+
+/**
+ * An Express app with express-session (no resave, no uninitialized sessions) and the routes every
+ * test app has: `/login?name=` logs in, `/whoami` shows the session, `/logout` destroys it.
+ */
+export function sessionApp(options: {
+  store: session.Store;
+  secret: string | string[];
+  name: string;
+  cookie?: session.CookieOptions;
+}): express.Express {
+  const { store, secret, name, cookie } = options;
   const app = express();
   app.use(
     session({
       store,
-      secret: options.secret ?? SECRET,
-      name: options.name ?? "connect.sid",
+      secret,
+      name,
       resave: false,
       saveUninitialized: false,
+      ...(cookie === undefined ? {} : { cookie }),
     }),
   );
   app.get("/login", (req, res) => {
@@ -66,36 +97,26 @@ export async function startApp(options: TestAppOptions = {}): Promise<TestApp> {
       else res.json({ ok: true });
     });
   });
-  const httpServer = http.createServer(app);
+  return app;
+}
+
+/** An HTTP server listening on 127.0.0.1, port 0. */
+export interface LoopbackServer {
+  readonly httpServer: http.Server;
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Drops open connections and stops listening. */
+  close(): Promise<void>;
+}
+
+/** Serves `handler` (an Express app, say) on 127.0.0.1, port 0. */
+export async function listenOnLoopback(handler: http.RequestListener): Promise<LoopbackServer> {
+  const httpServer = http.createServer(handler);
   await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
   const { port } = httpServer.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
-  const cookieName = options.name ?? "connect.sid";
-
-  async function get(path: string, cookie?: string) {
-    const res = await fetch(`${url}${path}`, { headers: cookie ? { cookie } : {} });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: res.status, body, setCookie: res.headers.getSetCookie() };
-  }
-
   return {
     httpServer,
-    store,
-    url,
-    get,
-    async login(name: string) {
-      const res = await fetch(`${url}/login?name=${encodeURIComponent(name)}`);
-      const setCookie = res.headers.getSetCookie().find((c) => c.startsWith(`${cookieName}=`));
-      if (setCookie === undefined) throw new Error("login set no session cookie");
-      await res.text();
-      return setCookie.split(";")[0];
-    },
+    url: `http://127.0.0.1:${port}`,
     close() {
       httpServer.closeAllConnections();
       return new Promise<void>((resolve) =>
@@ -107,6 +128,52 @@ export async function startApp(options: TestAppOptions = {}): Promise<TestApp> {
   };
 }
 
+/** What a GET answered. */
+export interface HttpReply {
+  status: number;
+  /** Parsed when it is JSON, the text otherwise. */
+  body: unknown;
+  /** The raw `Set-Cookie` lines of the response. */
+  setCookie: string[];
+}
+
+/** GET `url` + `path`, sending `cookie` (when given) and `headers`. */
+export async function fetchReply(
+  url: string,
+  path: string,
+  cookie?: string,
+  headers: Record<string, string> = {},
+): Promise<HttpReply> {
+  const res = await fetch(`${url}${path}`, {
+    headers: { ...headers, ...(cookie === undefined ? {} : { cookie }) },
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body, setCookie: res.headers.getSetCookie() };
+}
+
+/**
+ * Logs `user` in over HTTP on the app at `url` (`GET /login?name=`); resolves with the `Cookie`
+ * header value to send (`connect.sid=...`).
+ */
+export async function loginAt(
+  url: string,
+  user: string,
+  cookieName = "connect.sid",
+): Promise<string> {
+  const path = `/login?name=${encodeURIComponent(user)}`;
+  const res = await fetchReply(url, path);
+  if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}`);
+  const setCookie = res.setCookie.find((line) => line.startsWith(`${cookieName}=`));
+  if (setCookie === undefined) throw new Error("login set no session cookie");
+  return setCookie.split(";")[0];
+}
+
 /** A SessionServer attached to the app, with the app's store and secret unless overridden. */
 export function attachServer<S = AppSession>(
   app: TestApp,
@@ -114,6 +181,16 @@ export function attachServer<S = AppSession>(
 ): SessionServer<S> {
   return new SessionServer<S>(app.httpServer, { store: app.store, secret: SECRET, ...options });
 }
+
+/** The stats of a server that holds nothing (typed: a new stat must be added here). */
+export const ZERO_STATS: SessionServerStats = {
+  sessions: 0,
+  sockets: 0,
+  pendingLookups: 0,
+  sharedLookups: 0,
+  locks: 0,
+  timers: 0,
+};
 
 /** The three ways a client reaches the server. */
 export const TRANSPORTS = {
@@ -125,11 +202,11 @@ export const TRANSPORTS = {
 export type TransportMode = keyof typeof TRANSPORTS;
 export const TRANSPORT_MODES = Object.keys(TRANSPORTS) as TransportMode[];
 
-/** A real engine.io-client socket; closed by `closeClients()`. */
 const openClients = new Set<ClientSocket>();
 
+/** A real engine.io-client socket to `app` (any server with a URL); closed by `closeClients()`. */
 export function client(
-  app: TestApp,
+  app: Pick<TestApp, "url">,
   mode: TransportMode,
   cookie?: string,
   extra: Partial<SocketOptions> = {},

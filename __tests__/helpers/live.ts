@@ -1,6 +1,3 @@
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import express from "express";
 import session from "express-session";
 import WebSocket from "ws";
 import type { Socket as ClientSocket } from "engine.io-client";
@@ -18,13 +15,19 @@ import {
   SECRET,
   client,
   closeClients,
+  fetchReply,
+  listenOnLoopback,
+  loginAt,
   outcome,
+  sessionApp,
   until,
   upgraded,
   type AppSession,
+  type HttpReply,
   type TestApp,
   type TransportMode,
 } from "./app";
+import { pollingReply } from "./raw-http";
 
 // ---------------------------------------------------------------------------------------------
 // An express-session app with the routes live-session tests need.
@@ -38,18 +41,11 @@ export interface LiveAppOptions {
   trustProxy?: boolean;
 }
 
-export interface Response {
-  status: number;
-  body: unknown;
-  /** The raw `Set-Cookie` lines of the response. */
-  setCookie: string[];
-}
-
 /** A {@link TestApp} (usable with `client()` and `attachServer()`) with more routes. */
 export interface LiveApp extends TestApp {
   readonly store: session.MemoryStore;
   /** GET `path` with `cookie` and extra headers. */
-  request(path: string, cookie?: string, headers?: Record<string, string>): Promise<Response>;
+  request(path: string, cookie?: string, headers?: Record<string, string>): Promise<HttpReply>;
   /** `GET /whoami`: the session as express sees it. */
   whoami(cookie: string): Promise<{ user: { name: string } | null; counter: number | null }>;
   /** `GET /counter?value=n`: sets the counter over HTTP. */
@@ -67,59 +63,19 @@ export interface LiveApp extends TestApp {
 export async function startLiveApp(options: LiveAppOptions = {}): Promise<LiveApp> {
   const store = new session.MemoryStore();
   const name = options.name ?? "connect.sid";
-  const app = express();
+  const app = sessionApp({ store, secret: SECRET, name, cookie: options.cookie });
   if (options.trustProxy === true) app.set("trust proxy", true);
-  app.use(
-    session({
-      store,
-      secret: SECRET,
-      name,
-      resave: false,
-      saveUninitialized: false,
-      ...(options.cookie === undefined ? {} : { cookie: options.cookie }),
-    }),
-  );
-  app.get("/login", (req, res) => {
-    req.session.user = { name: typeof req.query.name === "string" ? req.query.name : "" };
-    res.json({ ok: true });
-  });
-  app.get("/whoami", (req, res) => {
-    res.json({ user: req.session.user ?? null, counter: req.session.counter ?? null });
-  });
   app.get("/counter", (req, res) => {
     req.session.counter = Number(req.query.value);
     res.json({ ok: true });
   });
-  app.get("/logout", (req, res, next) => {
-    req.session.destroy((error) => {
-      if (error) next(error);
-      else res.json({ ok: true });
-    });
-  });
-  const httpServer = http.createServer(app);
-  await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
-  const { port } = httpServer.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const { httpServer, url, close } = await listenOnLoopback(app);
 
-  async function request(
-    path: string,
-    cookie?: string,
-    headers: Record<string, string> = {},
-  ): Promise<Response> {
-    const res = await fetch(`${url}${path}`, {
-      headers: { ...headers, ...(cookie === undefined ? {} : { cookie }) },
-    });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: res.status, body, setCookie: res.headers.getSetCookie() };
+  function request(path: string, cookie?: string, headers?: Record<string, string>) {
+    return fetchReply(url, path, cookie, headers);
   }
 
-  async function ok(path: string, cookie?: string): Promise<Response> {
+  async function ok(path: string, cookie?: string): Promise<HttpReply> {
     const res = await request(path, cookie);
     if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}`);
     return res;
@@ -131,12 +87,7 @@ export async function startLiveApp(options: LiveAppOptions = {}): Promise<LiveAp
     url,
     request,
     get: request,
-    async login(user: string) {
-      const res = await ok(`/login?name=${encodeURIComponent(user)}`);
-      const setCookie = res.setCookie.find((line) => line.startsWith(`${name}=`));
-      if (setCookie === undefined) throw new Error("login set no session cookie");
-      return setCookie.split(";")[0];
-    },
+    login: (user) => loginAt(url, user, name),
     async whoami(cookie: string) {
       const res = await ok("/whoami", cookie);
       return res.body as { user: { name: string } | null; counter: number | null };
@@ -160,14 +111,7 @@ export async function startLiveApp(options: LiveAppOptions = {}): Promise<LiveAp
         });
       });
     },
-    close() {
-      httpServer.closeAllConnections();
-      return new Promise<void>((resolve) =>
-        httpServer.close(() => {
-          resolve();
-        }),
-      );
-    },
+    close,
   };
 }
 
@@ -396,20 +340,9 @@ export interface RawHandshake {
 }
 
 /** A bare polling handshake: `GET /engine.io/?EIO=4&transport=polling`. */
-export function pollingHandshake(url: string, cookie?: string): Promise<RawHandshake> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(
-      `${url}/engine.io/?EIO=4&transport=polling`,
-      { headers: cookie === undefined ? {} : { cookie } },
-      (res) => {
-        res.resume();
-        res.on("end", () => {
-          resolve({ status: res.statusCode ?? 0, setCookie: res.headers["set-cookie"] ?? [] });
-        });
-      },
-    );
-    req.on("error", reject);
-  });
+export async function pollingHandshake(url: string, cookie?: string): Promise<RawHandshake> {
+  const { status, setCookie } = await pollingReply(url, cookie);
+  return { status, setCookie };
 }
 
 /** A bare websocket handshake; resolves with the 101's headers (the socket is then closed). */

@@ -5,11 +5,9 @@
  * `BUS_CHANNEL`. It reports its URL and every session event to the parent over IPC and runs the
  * parent's commands (`update`, `destroy`, `stats`). It exits when the parent disconnects or on SIGTERM.
  */
-import { RedisStore } from "connect-redis";
-import { createClient } from "redis";
 import type { SessionEndReason, SessionServerStats, SessionSocket } from "../../lib";
-import { RedisSessionBus } from "../../lib/redis";
-import { attachServer, startApp, type AppSession } from "./app";
+import type { AppSession } from "./app";
+import { closeRedisNode, startRedisNode } from "./redis-node";
 
 /** What a node tells the parent. */
 export type NodeReport =
@@ -54,17 +52,8 @@ async function main(): Promise<void> {
   const url = process.env.REDIS_URL;
   const channel = process.env.BUS_CHANNEL;
   if (url === undefined || channel === undefined) throw new Error("REDIS_URL and BUS_CHANNEL");
-  const redis = createClient({ url });
-  redis.on("error", () => {
-    // node-redis reconnects by itself; without a listener a lost connection would crash the node.
-  });
-  await redis.connect();
-  const store = new RedisStore({ client: redis });
-  const app = await startApp({ store });
-  const server = attachServer(app, {
-    store,
-    bus: new RedisSessionBus(redis, { channel }),
-  });
+  const node = await startRedisNode(url, "child", { bus: { channel } });
+  const { app, server } = node;
 
   server.on("session", (socket: SessionSocket<AppSession>, session) => {
     report({
@@ -121,11 +110,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     setTimeout(() => process.exit(1), 2000).unref();
-    server.close();
-    void app
-      .close()
-      .then(() => redis.close())
-      .finally(() => process.exit(0));
+    void closeRedisNode(node).finally(() => process.exit(0));
   };
   process.once("SIGTERM", stop);
   process.once("disconnect", stop);

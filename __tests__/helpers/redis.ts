@@ -301,6 +301,20 @@ export async function subscribers(client: RedisClient, channel: string): Promise
   return channel in counts ? counts[channel] : 0;
 }
 
+/** Waits until exactly `count` connections are subscribed to `channel`, failing after `timeoutMs`. */
+export function untilSubscribers(
+  probe: RedisClient,
+  channel: string,
+  count: number,
+  timeoutMs = 3000,
+): Promise<void> {
+  return eventually(
+    async () => (await subscribers(probe, channel)) === count,
+    timeoutMs,
+    `${count} subscribers on ${channel}`,
+  );
+}
+
 /** Waits until `check` resolves true, polling every 10 ms, failing after `timeoutMs`. */
 export async function eventually(
   check: () => Promise<boolean> | boolean,
