@@ -132,13 +132,14 @@ describe("coalesceWindow", () => {
 
   it("drops the shared answer on closeSession, even with no socket here", async () => {
     const { app, store, server, cookie, sid } = await annWithWindow(5000);
-    await handshakesInTurn(app.url, cookie, 1);
+    await websocketHandshake(app.url, cookie); // the client closes at once
+    await until(() => server.stats.sockets === 0);
     expect(server.stats.sharedLookups).toBe(1);
 
     server.closeSession(sid);
 
     expect(server.stats.sharedLookups).toBe(0);
-    await handshakesInTurn(app.url, cookie, 1);
+    await websocketHandshake(app.url, cookie);
     expect(store.calls.get).toBe(2);
   });
 
