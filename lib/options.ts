@@ -181,28 +181,8 @@ export function sessionSettings(options: unknown): SessionSettings {
   if (required !== undefined && typeof required !== "boolean") {
     fail(`\`required\` must be true or false, got ${describe(required)}`);
   }
-  if (
-    lookupTimeout !== undefined &&
-    (typeof lookupTimeout !== "number" ||
-      !Number.isFinite(lookupTimeout) ||
-      lookupTimeout < 1 ||
-      lookupTimeout > MAX_TIMER_MS)
-  ) {
-    fail(
-      `\`lookupTimeout\` must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describe(lookupTimeout)}`,
-    );
-  }
-  if (
-    coalesceWindow !== undefined &&
-    (typeof coalesceWindow !== "number" ||
-      !Number.isFinite(coalesceWindow) ||
-      coalesceWindow < 0 ||
-      coalesceWindow > MAX_TIMER_MS)
-  ) {
-    fail(
-      `\`coalesceWindow\` must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${describe(coalesceWindow)}`,
-    );
-  }
+  milliseconds(lookupTimeout, "lookupTimeout", 1);
+  milliseconds(coalesceWindow, "coalesceWindow", 0);
   const touchInterval = interval(options, "touchInterval");
   const revalidateInterval = interval(options, "revalidateInterval");
   if (create !== undefined && typeof create !== "boolean") {
@@ -229,6 +209,22 @@ export function sessionSettings(options: unknown): SessionSettings {
 
 function isTimerMs(value: unknown): value is number {
   return typeof value === "number" && Number.isFinite(value) && value >= 1 && value <= MAX_TIMER_MS;
+}
+
+/** Checks an optional duration: a finite number of milliseconds from `min` to what timers take. */
+function milliseconds(
+  value: unknown,
+  key: string,
+  min: number,
+): asserts value is number | undefined {
+  if (
+    value !== undefined &&
+    (typeof value !== "number" || !Number.isFinite(value) || value < min || value > MAX_TIMER_MS)
+  ) {
+    fail(
+      `\`${key}\` must be a number of milliseconds from ${min} to ${MAX_TIMER_MS}, got ${describe(value)}`,
+    );
+  }
 }
 
 function interval(options: object, key: "touchInterval" | "revalidateInterval"): number | false {
