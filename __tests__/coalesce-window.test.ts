@@ -2,7 +2,6 @@
 // for that many milliseconds; every change made through the server drops the shared answer.
 import { SessionServer } from "../lib";
 import type { SessionData } from "express-session";
-import type { SessionRecord } from "../lib";
 import { SECRET, delay, sessionIdOf, until, type AppSession } from "./helpers/app";
 import {
   closeLive,
@@ -11,6 +10,7 @@ import {
   setupLive,
   websocketHandshake,
   type LiveSetup,
+  increment,
 } from "./helpers/live";
 
 afterEach(closeLive);
@@ -32,11 +32,6 @@ async function handshakesInTurn(url: string, cookie: string, count: number): Pro
     statuses.push((await transport(url, cookie)).status);
   }
   return statuses;
-}
-
-function increment(record: SessionRecord): void {
-  const data = record as AppSession;
-  data.counter = (data.counter ?? 0) + 1;
 }
 
 describe("coalesceWindow", () => {

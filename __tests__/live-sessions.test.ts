@@ -4,7 +4,6 @@ import type { IncomingMessage } from "node:http";
 import {
   SessionError,
   SessionServer,
-  type SessionRecord,
   type SessionServerOptions,
   type SessionSocket,
 } from "../lib";
@@ -29,15 +28,10 @@ import {
   type Connected,
   type LiveAppOptions,
   type LiveSetup,
+  increment,
 } from "./helpers/live";
 
 afterEach(closeLive);
-
-/** Adds one to the stored counter. */
-function increment(record: SessionRecord): void {
-  const data = record as AppSession;
-  data.counter = (data.counter ?? 0) + 1;
-}
 
 /** `n` sockets of the session behind `cookie`, connected over `mode`. */
 async function tabs(

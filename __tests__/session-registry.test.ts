@@ -15,15 +15,10 @@ import {
   type LiveSetup,
   type LiveSetupOptions,
   type StoreMethod,
+  increment,
 } from "./helpers/live";
 
 afterEach(closeLive);
-
-/** Adds one to the stored counter. */
-function increment(record: SessionRecord): void {
-  const data = record as AppSession;
-  data.counter = (data.counter ?? 0) + 1;
-}
 
 /** Rejection reason of `promise` (fails the test if it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

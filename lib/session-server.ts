@@ -156,6 +156,14 @@ function asSessionError(error: unknown, code: SessionErrorCode, message: string)
   return error instanceof SessionError ? error : new SessionError(code, message, { cause: error });
 }
 
+function hydrateFailed(error: unknown, sessionId: string): SessionError {
+  return asSessionError(
+    error,
+    "HYDRATE_FAILED",
+    `hydrate() failed for session ${redactId(sessionId)}: see error.cause`,
+  );
+}
+
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return (
     typeof value === "object" &&
@@ -505,20 +513,17 @@ export class SessionServer<S = SessionRecord> extends Server {
 
   /** The app's `hydrate()`, its failures as `HYDRATE_FAILED`; synchronous when the app's is. */
   #hydrate(record: SessionRecord, sessionId: string, req: EngineRequest): S | Promise<S> {
-    const failed = (error: unknown): never => {
-      throw asSessionError(
-        error,
-        "HYDRATE_FAILED",
-        `hydrate() failed for session ${redactId(sessionId)}: see error.cause`,
-      );
-    };
     let hydrated: S | Promise<S>;
     try {
       hydrated = this.hydrate(record, sessionId, req);
     } catch (error) {
-      return failed(error);
+      throw hydrateFailed(error, sessionId);
     }
-    return isPromiseLike(hydrated) ? Promise.resolve(hydrated).catch(failed) : hydrated;
+    // The rejection handler is made only for an asynchronous hydrate(): no closure per handshake.
+    if (!isPromiseLike(hydrated)) return hydrated;
+    return Promise.resolve(hydrated).catch((error: unknown) => {
+      throw hydrateFailed(error, sessionId);
+    });
   }
 
   /** The verified session id of a handshake; throws `NO_COOKIE` or `BAD_SIGNATURE`. */

@@ -428,3 +428,9 @@ export async function closeLive(): Promise<void> {
   for (const closable of opened.splice(0)) closable.close();
   await Promise.all(openedApps.splice(0).map((app) => app.close()));
 }
+
+/** An `updateSession` mutation: adds one to the stored counter. */
+export function increment(record: SessionRecord): void {
+  const data = record as AppSession;
+  data.counter = (data.counter ?? 0) + 1;
+}
