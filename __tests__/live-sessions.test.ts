@@ -1,12 +1,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import type { IncomingMessage } from "node:http";
-import {
-  SessionError,
-  SessionServer,
-  type SessionServerOptions,
-  type SessionSocket,
-} from "../lib";
+import { SessionError, SessionServer, type SessionServerOptions, type SessionSocket } from "../lib";
 import {
   client,
   delay,
