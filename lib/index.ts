@@ -22,7 +22,12 @@ export type {
 } from "./session-socket";
 export type { SessionCookieOptions } from "./session-cookie";
 export type { OriginsOption } from "./origin";
-export type { SessionBus, SessionBusMessage } from "./session-bus";
+export type {
+  SessionBus,
+  SessionBusLease,
+  SessionBusMessage,
+  SessionBusStatus,
+} from "./session-bus";
 export { SessionError } from "./errors";
 export type { SessionErrorCode } from "./errors";
 export type { SessionServerOptions } from "./options";

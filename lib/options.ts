@@ -2,6 +2,8 @@ import type { AttachOptions, ServerOptions } from "engine.io";
 import type { OriginsOption } from "./origin";
 import type { SessionBus } from "./session-bus";
 import type { SessionCookieOptions } from "./session-cookie";
+import { cookieOptions } from "./cookie-options";
+import { describe, fail } from "./invalid-option";
 import type { SessionStore } from "./store";
 
 /**
@@ -126,24 +128,6 @@ export interface SessionSettings {
 /** Node's timers fire at once beyond this. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function fail(message: string): never {
-  throw new TypeError(`engine.io-session: ${message}`);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  switch (typeof value) {
-    case "string":
-      return JSON.stringify(value.length > 20 ? "…" : value);
-    case "number":
-    case "boolean":
-      return String(value);
-    default:
-      return typeof value;
-  }
-}
-
 /**
  * Validates the session options, then fills defaults into a new object (only `undefined` counts as
  * unset). Throws a `TypeError` that says what to fix.
@@ -238,8 +222,6 @@ function interval(options: object, key: "touchInterval" | "revalidateInterval"):
   return value;
 }
 
-const SAME_SITE = [true, false, "lax", "strict", "none"];
-
 function busOf(bus: unknown): SessionBus | undefined {
   if (bus === undefined) return undefined;
   const methods = ["publish", "subscribe", "close"] as const;
@@ -273,38 +255,6 @@ function sessionCookieOf(options: SessionServerOptions): unknown {
   if (options.sessionCookie !== undefined || options.create !== true) return options.sessionCookie;
   const cookie: unknown = options.cookie; // unchecked input: null included
   return typeof cookie === "object" && cookie !== null && !("name" in cookie) ? cookie : undefined;
-}
-
-function cookieOptions(cookie: unknown, option: string): SessionCookieOptions {
-  if (cookie === undefined) return {};
-  if (typeof cookie !== "object" || cookie === null) {
-    fail(
-      `\`${option}\` must be an object of express-session cookie options, got ${describe(cookie)}`,
-    );
-  }
-  const { path, httpOnly, secure, sameSite, maxAge, domain } = cookie as Record<string, unknown>;
-  for (const [key, value] of Object.entries({ path, domain })) {
-    if (value !== undefined && (typeof value !== "string" || value === "")) {
-      fail(`\`${option}.${key}\` must be a non-empty string, got ${describe(value)}`);
-    }
-  }
-  for (const [key, value] of Object.entries({ httpOnly, secure })) {
-    if (value !== undefined && typeof value !== "boolean") {
-      fail(`\`${option}.${key}\` must be true or false, got ${describe(value)}`);
-    }
-  }
-  if (sameSite !== undefined && !SAME_SITE.includes(sameSite as string)) {
-    fail(
-      `\`${option}.sameSite\` must be true, false, "lax", "strict" or "none", got ${describe(sameSite)}`,
-    );
-  }
-  if (
-    maxAge !== undefined &&
-    !(typeof maxAge === "number" && Number.isFinite(maxAge) && maxAge > 0)
-  ) {
-    fail(`\`${option}.maxAge\` must be a positive number of milliseconds, got ${describe(maxAge)}`);
-  }
-  return { ...(cookie as SessionCookieOptions) };
 }
 
 /** The options engine.io should see: everything but the session settings (and so no secret). */

@@ -24,6 +24,23 @@ export type SessionBusMessage =
       readonly sessionId: string;
     };
 
+/** Whether a bus reaches the other nodes right now. */
+export type SessionBusStatus = "connected" | "disconnected";
+
+/**
+ * A cross-node lock on one session, held while an `updateSession` reads, mutates and writes it.
+ * Granted for a limited time (a holder that dies frees it when it expires).
+ */
+export interface SessionBusLease {
+  /**
+   * Whether the lock is still this holder's: checked right before the write, so a holder that
+   * stalled past the expiry does not write over the next holder's update.
+   */
+  held(): Promise<boolean>;
+  /** Frees the lock (only if still held by this lease); never rejects. */
+  release(): Promise<void>;
+}
+
 /**
  * Carries session events between the nodes of a deployment (option `bus`), so a logout or an update
  * on any node reaches the session's sockets on every node. `RedisSessionBus` from
@@ -32,10 +49,23 @@ export type SessionBusMessage =
 export interface SessionBus {
   /** Sends a message to every node (this one included is fine: its own messages are ignored). */
   publish(message: SessionBusMessage): Promise<void>;
-  /** Starts delivering messages to `listener`; called once by the server it is given to. */
-  subscribe(listener: (message: SessionBusMessage) => void): Promise<void>;
-  /** Stops delivering; leaves any client the app passed in open. */
+  /**
+   * Starts delivering messages to `listener`; called once by the server it is given to.
+   * `onStatus` (when the bus can tell) hears when the bus loses and regains its connection: after
+   * a reconnect the server re-checks its open sessions, since messages sent meanwhile are lost.
+   */
+  subscribe(
+    listener: (message: SessionBusMessage) => void,
+    onStatus?: (status: SessionBusStatus) => void,
+  ): Promise<void>;
+  /** Stops delivering; leaves any client the app passed in open. Settles within a short bound. */
   close(): Promise<void>;
+  /**
+   * Optional: a per-session lock shared by every node, so `updateSession` is serialized across the
+   * deployment, not only within one process. Resolves once the lock is held for `ttlMs`; rejects
+   * (a `SessionError` with code `TIMEOUT`) when it could not be had within `waitMs`.
+   */
+  lock?(sessionId: string, ttlMs: number, waitMs: number): Promise<SessionBusLease>;
 }
 
 const REASONS: ReadonlySet<unknown> = new Set(["destroyed", "expired", "closed"]);
