@@ -1,36 +1,118 @@
 import type { SessionCookieOptions } from "./session-cookie";
 import { describe, fail } from "./invalid-option";
 
-const SAME_SITE = [true, false, "lax", "strict", "none"];
+/**
+ * RFC 6265 `cookie-name`: an RFC 7230 token. The expression express-session's own `cookie` (0.7)
+ * serializes with; `cookie` 1.x is looser, so a name that passes here works with both.
+ */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** `cookie`'s `path-value`: printable ASCII and space, no `;` (so no CR, LF or other controls). */
+const PATH_VALUE = /^[\u0020-\u003A\u003D-\u007E]*$/;
+/** `cookie`'s `domain-value`: dot-separated labels of letters, digits and hyphens. */
+const DOMAIN_VALUE =
+  /^([.]?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+const SAME_SITE = new Set(["lax", "strict", "none"]);
+const PRIORITY = new Set(["low", "medium", "high"]);
+
+/** What `auto` would need and why it is refused (express-session reads Express's `req.secure`). */
+const AUTO =
+  'is "auto" in express-session, which needs to know whether each request came over HTTPS; engine.io-session does not guess (a TLS proxy hides it): pass';
+
+/**
+ * Checks the session cookie's name (option `name`) the way express-session's `cookie` would: an
+ * RFC 6265 token, so no spaces, quotes, `;`, `=`, `,` or control characters. Throws a `TypeError`
+ * that says what to fix.
+ *
+ * @param name - the value given (a string is expected)
+ * @param option - the option's name, for the message
+ * @returns the name, unchanged
+ * @example
+ * ```ts
+ * checkCookieName("connect.sid", "name"); // "connect.sid"
+ * checkCookieName("my sid", "name"); // throws TypeError: ... `name` must be a cookie name token ...
+ * ```
+ */
+export function checkCookieName(name: unknown, option: string): string {
+  if (typeof name !== "string" || name === "") {
+    fail(
+      `\`${option}\` must be the non-empty cookie name express-session uses, got ${describe(name)}`,
+    );
+  }
+  if (!COOKIE_NAME.test(name)) {
+    fail(
+      `\`${option}\` must be a cookie name token (letters, digits and !#$%&'*+-.^_\`|~; no spaces, quotes, separators or control characters), got ${describe(name)}`,
+    );
+  }
+  return name;
+}
 
 /**
  * Validates the cookie options of sessions made by `create` (option `sessionCookie`) the way
- * express-session and `cookie` would, and returns a copy. Throws a `TypeError` that says what to fix.
+ * express-session and `cookie` would, and returns a copy (`sameSite` and `priority` lower-cased).
+ * Throws a `TypeError` that says what to fix, at construction, instead of a failing
+ * `Set-Cookie` at every handshake.
  *
+ * Accepted: `path` (no control characters or `;`), `domain` (a domain name), `httpOnly`,
+ * `secure` and `partitioned` (booleans), `sameSite` (`true`, `false`, `"lax"`, `"strict"`,
+ * `"none"`, any case), `priority` (`"low"`, `"medium"`, `"high"`, any case), `maxAge` (positive
+ * milliseconds) or `expires` (a valid `Date`), not both. Refused: `secure: "auto"` and
+ * `sameSite: "auto"`, which need to know whether the request came over HTTPS.
+ *
+ * @param cookie - the option's value (`undefined`: no options)
  * @param option - the option's name, for the message
+ * @example
+ * ```ts
+ * cookieOptions({ sameSite: "Lax", maxAge: 86_400_000 }, "sessionCookie"); // { sameSite: "lax", maxAge: 86400000 }
+ * cookieOptions({ path: "/\r\nSet-Cookie: x=y" }, "sessionCookie"); // throws TypeError
+ * ```
  */
 export function cookieOptions(cookie: unknown, option: string): SessionCookieOptions {
   if (cookie === undefined) return {};
-  if (typeof cookie !== "object" || cookie === null) {
+  if (typeof cookie !== "object" || cookie === null || Array.isArray(cookie)) {
     fail(
       `\`${option}\` must be an object of express-session cookie options, got ${describe(cookie)}`,
     );
   }
-  const { path, httpOnly, secure, sameSite, maxAge, domain } = cookie as Record<string, unknown>;
+  const copy = { ...(cookie as Record<string, unknown>) };
+  const { path, domain, httpOnly, secure, partitioned, sameSite, priority, maxAge, expires } = copy;
   for (const [key, value] of Object.entries({ path, domain })) {
     if (value !== undefined && (typeof value !== "string" || value === "")) {
       fail(`\`${option}.${key}\` must be a non-empty string, got ${describe(value)}`);
     }
   }
-  for (const [key, value] of Object.entries({ httpOnly, secure })) {
+  if (typeof path === "string" && !PATH_VALUE.test(path)) {
+    fail(
+      `\`${option}.path\` must not contain control characters (CR, LF, ...), \`;\` or non-ASCII characters, got ${describe(path)}`,
+    );
+  }
+  if (typeof domain === "string" && !DOMAIN_VALUE.test(domain)) {
+    fail(
+      `\`${option}.domain\` must be a domain name like "example.com" or ".example.com" (letters, digits, hyphens and dots; no port), got ${describe(domain)}`,
+    );
+  }
+  if (secure === "auto") fail(`\`${option}.secure\` ${AUTO} true (HTTPS) or false`);
+  for (const [key, value] of Object.entries({ httpOnly, secure, partitioned })) {
     if (value !== undefined && typeof value !== "boolean") {
       fail(`\`${option}.${key}\` must be true or false, got ${describe(value)}`);
     }
   }
-  if (sameSite !== undefined && !SAME_SITE.includes(sameSite as string)) {
-    fail(
-      `\`${option}.sameSite\` must be true, false, "lax", "strict" or "none", got ${describe(sameSite)}`,
-    );
+  if (typeof sameSite === "string" && sameSite.toLowerCase() === "auto") {
+    fail(`\`${option}.sameSite\` ${AUTO} "lax", "strict" or "none"`);
+  }
+  if (sameSite !== undefined && typeof sameSite !== "boolean") {
+    if (typeof sameSite !== "string" || !SAME_SITE.has(sameSite.toLowerCase())) {
+      fail(
+        `\`${option}.sameSite\` must be true, false, "lax", "strict" or "none", got ${describe(sameSite)}`,
+      );
+    }
+    copy.sameSite = sameSite.toLowerCase();
+  }
+  if (priority !== undefined) {
+    if (typeof priority !== "string" || !PRIORITY.has(priority.toLowerCase())) {
+      fail(`\`${option}.priority\` must be "low", "medium" or "high", got ${describe(priority)}`);
+    }
+    copy.priority = priority.toLowerCase();
   }
   if (
     maxAge !== undefined &&
@@ -38,5 +120,18 @@ export function cookieOptions(cookie: unknown, option: string): SessionCookieOpt
   ) {
     fail(`\`${option}.maxAge\` must be a positive number of milliseconds, got ${describe(maxAge)}`);
   }
-  return { ...(cookie as SessionCookieOptions) };
+  if (expires !== undefined) {
+    if (!(expires instanceof Date) || !Number.isFinite(expires.getTime())) {
+      const got = expires instanceof Date ? "an invalid Date" : describe(expires);
+      fail(`\`${option}.expires\` must be a valid Date, got ${got}`);
+    }
+    if (maxAge !== undefined) {
+      fail(
+        `\`${option}\` has both \`maxAge\` and \`expires\`: pass one (\`maxAge\` is what express-session recommends)`,
+      );
+    }
+    copy.expires = new Date(expires.getTime());
+  }
+  // `priority`, `partitioned` and `expires` ride along: express-session's `Cookie` reads them too.
+  return copy;
 }
