@@ -2,10 +2,17 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { createClient } from "redis";
+import { createClient as createClientV6 } from "redis-v6";
 import { delay } from "./app";
 
 /** A connected node-redis v5 client, as `createClient()` makes it. */
 export type RedisClient = ReturnType<typeof createClient>;
+
+/** The node-redis majors the suites run against (`redis-v6` is an npm alias of redis 6). */
+export type RedisMajor = 5 | 6;
+
+/** Both majors, for `describe.each`. */
+export const REDIS_MAJORS: readonly RedisMajor[] = [5, 6];
 
 /** The redis-server binary the suites start when `REDIS_URL` is unset. */
 const BINARY = "redis-server";
@@ -169,6 +176,16 @@ export class RedisServer {
     throw new Error(`redis-server on port ${this.port} did not answer:\n${this.#output}`);
   }
 
+  /** Freezes the process (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void {
+    this.#process?.kill("SIGSTOP");
+  }
+
+  /** Thaws a paused process (SIGCONT). */
+  resume(): void {
+    this.#process?.kill("SIGCONT");
+  }
+
   /** Kills the process without warning (SIGKILL): Redis "crashes" mid-run. */
   kill(): Promise<void> {
     return this.#signal("SIGKILL");
@@ -182,6 +199,8 @@ export class RedisServer {
   async #signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.#process;
     if (child === undefined) return;
+    // A paused process does not act on SIGTERM until it runs again.
+    child.kill("SIGCONT");
     const exited = new Promise<void>((resolve) =>
       child.once("exit", () => {
         resolve();
@@ -239,6 +258,13 @@ export interface ConnectOptions {
   disableOfflineQueue?: boolean;
   /** node-redis: milliseconds between reconnection attempts (default: node-redis's backoff). */
   reconnectEvery?: number;
+  /**
+   * The node-redis major to connect with (default 5). A redis 6 client is typed as a redis 5 one:
+   * the commands the suites call have the same shape in both.
+   */
+  major?: RedisMajor;
+  /** The connection name (`CLIENT SETNAME`); duplicates such as the bus's subscriber inherit it. */
+  name?: string;
 }
 
 const openRedisClients = new Set<RedisClient>();
@@ -252,11 +278,16 @@ export async function connectRedis(
   options: ConnectOptions = {},
 ): Promise<RedisClient> {
   const { reconnectEvery } = options;
-  const client = createClient({
+  const clientOptions = {
     url,
     disableOfflineQueue: options.disableOfflineQueue ?? false,
+    ...(options.name === undefined ? {} : { name: options.name }),
     socket: reconnectEvery === undefined ? {} : { reconnectStrategy: () => reconnectEvery },
-  });
+  };
+  const client =
+    options.major === 6
+      ? (createClientV6(clientOptions) as unknown as RedisClient)
+      : createClient(clientOptions);
   // Without a listener, a lost connection would crash the process; node-redis reconnects.
   client.on("error", (error: unknown) => {
     redisErrors.push(error);
@@ -327,6 +358,24 @@ export async function eventually(
     if (Date.now() - start > timeoutMs) throw new Error(`${what}: not met within ${timeoutMs} ms`);
     await delay(10);
   }
+}
+
+/** Drops the subscriber connections named `name` (`CLIENT KILL ID`); node-redis reconnects them. */
+export async function killSubscribers(probe: RedisClient, name: string): Promise<number> {
+  const list = await probe.sendCommand<string>(["CLIENT", "LIST", "TYPE", "pubsub"]);
+  const ids = list
+    .split("\n")
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /\bid=(\d+)/.exec(line)?.[1])
+    .filter((id): id is string => id !== undefined);
+  for (const id of ids) await probe.sendCommand(["CLIENT", "KILL", "ID", id]);
+  return ids.length;
+}
+
+/** How many times Redis ran `EVAL` so far (INFO commandstats): counts lock attempts. */
+export async function evalCalls(probe: RedisClient): Promise<number> {
+  const info = await probe.sendCommand<string>(["INFO", "commandstats"]);
+  return Number(/cmdstat_eval:calls=(\d+)/.exec(info)?.[1] ?? 0);
 }
 
 /** The Redis key connect-redis keeps a session under (its default prefix). */
