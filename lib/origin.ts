@@ -138,7 +138,7 @@ const JSONP_REFUSED =
 export function originCheck(option: OriginsOption, jsonp: boolean): OriginRefusal;
 /**
  * TRANSITIONAL (the current core's call): the boolean form of the same check, JSONP refused.
- * @deprecated pass `jsonp` and read the explanation
+ * Goes away once the core passes `jsonp` and reads the explanation.
  */
 export function originCheck(option: OriginsOption): OriginCheck;
 export function originCheck(option: OriginsOption, jsonp?: boolean): OriginRefusal | OriginCheck {
