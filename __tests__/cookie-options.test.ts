@@ -1,0 +1,249 @@
+import { createRequire } from "node:module";
+import session from "express-session";
+import { serialize } from "cookie";
+import { SessionServer } from "../lib";
+import { checkCookieName, cookieOptions } from "../lib/cookie-options";
+
+/** The `cookie` (0.7) express-session serializes its Set-Cookie with: the reference. */
+const expressCookie = createRequire(require.resolve("express-session"))("cookie") as {
+  serialize(name: string, value: string, options?: Record<string, unknown>): string;
+};
+
+/** The message of the TypeError `body` throws. */
+function rejection(body: () => unknown): string {
+  try {
+    body();
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    return (error as Error).message;
+  }
+  throw new Error("no error thrown");
+}
+
+describe("checkCookieName", () => {
+  it.each(["connect.sid", "sid", "__Host-sid", "a!#$%&'*+-.^_`|~z", "X1"])(
+    "accepts the token %p",
+    (name) => {
+      expect(checkCookieName(name, "name")).toBe(name);
+      expect(() => expressCookie.serialize(name, "v")).not.toThrow();
+    },
+  );
+
+  it.each(["my sid", "a;b", "a=b", 'a"b', "a,b", "a\tb", "a\r\nb", "(sid)", "sïd", "a/b", "a@b"])(
+    "refuses %p, as express-session's cookie would",
+    (name) => {
+      expect(rejection(() => checkCookieName(name, "name"))).toBe(
+        `engine.io-session: \`name\` must be a cookie name token (letters, digits and !#$%&'*+-.^_\`|~; no spaces, quotes, separators or control characters), got ${JSON.stringify(name)}`,
+      );
+      expect(() => expressCookie.serialize(name, "v")).toThrow(TypeError);
+    },
+  );
+
+  it.each([
+    ["", '""'],
+    [5, "5"],
+    [null, "null"],
+  ])("refuses %p as no name at all", (name, got) => {
+    expect(rejection(() => checkCookieName(name, "name"))).toBe(
+      `engine.io-session: \`name\` must be the non-empty cookie name express-session uses, got ${got}`,
+    );
+  });
+
+  it("names the option it checks", () => {
+    expect(rejection(() => checkCookieName("a b", "cookieName"))).toMatch(
+      /^engine\.io-session: `cookieName` must/,
+    );
+  });
+});
+
+describe("cookieOptions", () => {
+  it("returns {} for no options", () => {
+    expect(cookieOptions(undefined, "sessionCookie")).toEqual({});
+  });
+
+  it("returns a copy of valid options", () => {
+    const options = {
+      path: "/app",
+      domain: ".example.com",
+      httpOnly: false,
+      secure: true,
+      partitioned: true,
+      sameSite: "none",
+      priority: "high",
+      maxAge: 60_000,
+    };
+    const copy = cookieOptions(options, "sessionCookie");
+    expect(copy).toEqual(options);
+    expect(copy).not.toBe(options);
+  });
+
+  it("lower-cases sameSite and priority, which express-session accepts in any case", () => {
+    expect(cookieOptions({ sameSite: "Lax", priority: "HIGH" }, "sessionCookie")).toEqual({
+      sameSite: "lax",
+      priority: "high",
+    });
+  });
+
+  it.each([true, false, "lax", "strict", "none", "LAX", "Strict"])(
+    "accepts sameSite %p",
+    (sameSite) => {
+      expect(() => cookieOptions({ sameSite }, "sessionCookie")).not.toThrow();
+    },
+  );
+
+  it("accepts a valid expires Date and copies it", () => {
+    const expires = new Date(Date.now() + 3_600_000);
+    const copy = cookieOptions({ expires }, "sessionCookie") as { expires?: Date };
+    expect(copy.expires).toEqual(expires);
+    expect(copy.expires).not.toBe(expires);
+  });
+
+  it("accepts every path and domain express-session's cookie serializes", () => {
+    for (const [path, domain] of [
+      ["/", "example.com"],
+      ["/a b/c", "sub.example.co.uk"],
+      ["/~x/%20", "localhost"],
+      ["/", "127.0.0.1"],
+    ]) {
+      expect(() => cookieOptions({ path, domain }, "sessionCookie")).not.toThrow();
+      expect(() => expressCookie.serialize("sid", "v", { path, domain })).not.toThrow();
+      expect(() => serialize("sid", "v", { path, domain })).not.toThrow();
+    }
+  });
+
+  /** Each bad option and the end of its message, after `sessionCookie.`. */
+  const bad: [Record<string, unknown>, string][] = [
+    [
+      { path: "/a\r\nSet-Cookie: x=y" },
+      'path` must not contain control characters (CR, LF, ...), `;` or non-ASCII characters, got "/a\\r\\nSet-Cookie: x=y"',
+    ],
+    [
+      { path: "/a;b" },
+      'path` must not contain control characters (CR, LF, ...), `;` or non-ASCII characters, got "/a;b"',
+    ],
+    [
+      { path: "/a\u0000" },
+      'path` must not contain control characters (CR, LF, ...), `;` or non-ASCII characters, got "/a\\u0000"',
+    ],
+    [
+      { path: "/é" },
+      'path` must not contain control characters (CR, LF, ...), `;` or non-ASCII characters, got "/é"',
+    ],
+    [{ path: "" }, 'path` must be a non-empty string, got ""'],
+    [
+      { domain: "example.com;x" },
+      'domain` must be a domain name like "example.com" or ".example.com" (letters, digits, hyphens and dots; no port), got "example.com;x"',
+    ],
+    [
+      { domain: "example.com\r\n" },
+      'domain` must be a domain name like "example.com" or ".example.com" (letters, digits, hyphens and dots; no port), got "example.com\\r\\n"',
+    ],
+    [
+      { domain: "example.com:443" },
+      'domain` must be a domain name like "example.com" or ".example.com" (letters, digits, hyphens and dots; no port), got "example.com:443"',
+    ],
+    [
+      { domain: "-bad.example" },
+      'domain` must be a domain name like "example.com" or ".example.com" (letters, digits, hyphens and dots; no port), got "-bad.example"',
+    ],
+    [{ domain: 5 }, "domain` must be a non-empty string, got 5"],
+    [
+      { sameSite: "loose" },
+      'sameSite` must be true, false, "lax", "strict" or "none", got "loose"',
+    ],
+    [{ sameSite: 1 }, 'sameSite` must be true, false, "lax", "strict" or "none", got 1'],
+    [{ priority: "urgent" }, 'priority` must be "low", "medium" or "high", got "urgent"'],
+    [{ priority: true }, 'priority` must be "low", "medium" or "high", got true'],
+    [{ partitioned: "yes" }, 'partitioned` must be true or false, got "yes"'],
+    [{ httpOnly: 1 }, "httpOnly` must be true or false, got 1"],
+    [{ secure: "true" }, 'secure` must be true or false, got "true"'],
+    [{ maxAge: 0 }, "maxAge` must be a positive number of milliseconds, got 0"],
+    [{ maxAge: Infinity }, "maxAge` must be a positive number of milliseconds, got Infinity"],
+    [{ expires: new Date(NaN) }, "expires` must be a valid Date, got an invalid Date"],
+    [{ expires: "2030-01-01" }, 'expires` must be a valid Date, got "2030-01-01"'],
+    [{ expires: 1767225600000 }, "expires` must be a valid Date, got 1767225600000"],
+  ];
+
+  it.each(bad)("refuses %p", (options, rest) => {
+    expect(rejection(() => cookieOptions(options, "sessionCookie"))).toBe(
+      `engine.io-session: \`sessionCookie.${rest}`,
+    );
+  });
+
+  it.each([
+    { path: "/a\r\nb" },
+    { path: "/a;b" },
+    { domain: "example.com;x" },
+    { domain: "example.com:443" },
+    { sameSite: "loose" },
+    { priority: "urgent" },
+  ])("refuses %p, which express-session's cookie refuses too", (options) => {
+    expect(() => cookieOptions(options, "sessionCookie")).toThrow(TypeError);
+    expect(() => expressCookie.serialize("sid", "v", options)).toThrow(TypeError);
+  });
+
+  it('refuses secure "auto" and says what to pass instead', () => {
+    expect(rejection(() => cookieOptions({ secure: "auto" }, "sessionCookie"))).toBe(
+      'engine.io-session: `sessionCookie.secure` is "auto" in express-session, which needs to know whether each request came over HTTPS; engine.io-session does not guess (a TLS proxy hides it): pass true (HTTPS) or false',
+    );
+  });
+
+  it('refuses sameSite "auto" in any case', () => {
+    for (const sameSite of ["auto", "Auto"]) {
+      expect(rejection(() => cookieOptions({ sameSite }, "sessionCookie"))).toMatch(
+        /`sessionCookie\.sameSite` is "auto" in express-session, .*: pass "lax", "strict" or "none"$/,
+      );
+    }
+  });
+
+  it("refuses maxAge together with expires", () => {
+    expect(
+      rejection(() => cookieOptions({ maxAge: 1000, expires: new Date() }, "sessionCookie")),
+    ).toBe(
+      "engine.io-session: `sessionCookie` has both `maxAge` and `expires`: pass one (`maxAge` is what express-session recommends)",
+    );
+  });
+
+  it.each([null, "path=/", 5, ["/"]])("refuses %p as the options object", (value) => {
+    expect(rejection(() => cookieOptions(value, "sessionCookie"))).toMatch(
+      /^engine\.io-session: `sessionCookie` must be an object of express-session cookie options, got /,
+    );
+  });
+
+  it("names the option it checks", () => {
+    expect(rejection(() => cookieOptions({ path: "/;" }, "cookie"))).toMatch(
+      /^engine\.io-session: `cookie\.path`/,
+    );
+  });
+});
+
+describe("SessionServer with bad cookie options", () => {
+  const store = new session.MemoryStore();
+  const valid = { store, secret: "s", create: true };
+
+  it("throws at construction for a path with CRLF", () => {
+    expect(
+      () => new SessionServer({ ...valid, sessionCookie: { path: "/\r\nX-Evil: 1" } }),
+    ).toThrow(/^engine\.io-session: `sessionCookie\.path` must not contain control characters/);
+  });
+
+  it("throws at construction for a domain with ;", () => {
+    expect(
+      () => new SessionServer({ ...valid, sessionCookie: { domain: "example.com; Secure" } }),
+    ).toThrow(/^engine\.io-session: `sessionCookie\.domain` must be a domain name/);
+  });
+
+  it("throws at construction for a bad sameSite given as engine.io's cookie with create on", () => {
+    expect(() => new SessionServer({ ...valid, cookie: { sameSite: "loose" as "lax" } })).toThrow(
+      'engine.io-session: `cookie.sameSite` must be true, false, "lax", "strict" or "none", got "loose"',
+    );
+  });
+
+  it("builds a server for valid options", () => {
+    const server = new SessionServer({
+      ...valid,
+      sessionCookie: { sameSite: "Lax" as "lax", priority: "high" } as never,
+    });
+    server.close();
+  });
+});
