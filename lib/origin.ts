@@ -65,21 +65,27 @@ function canonical(origin: string): string {
   return `${scheme}://${withoutDefaultPort(scheme, value.slice(separator + 3))}`;
 }
 
+/** Whether `origin` is `<scheme>://<host>`: compared in place, no substring built. */
+function names(origin: string, separator: number, host: string): boolean {
+  return origin.length === separator + 3 + host.length && origin.endsWith(host);
+}
+
 /**
- * Whether the canonical `origin` names the host this request was sent to, scheme aside (proxies end
- * TLS): the `Host` header is read with the page's scheme, so `Host: example.com:443` is the origin
- * `https://example.com`.
+ * Whether `origin` names the host this request was sent to, scheme aside (proxies end TLS): the
+ * `Host` header is read with the page's scheme, so `Host: example.com:443` is the origin
+ * `https://example.com`. Exact spellings are decided first; case and default ports after.
  */
 function isSameOrigin(origin: string, req: IncomingMessage): boolean {
   const host = req.headers.host;
   if (host === undefined || host === "") return false;
   const separator = origin.indexOf("://");
   if (separator <= 0) return false;
-  const scheme = origin.slice(0, separator);
-  const pageHost = origin.slice(separator + 3);
-  return (
-    pageHost === withoutDefaultPort(scheme, host.toLowerCase()) && HOST_CHARS.test(pageHost) // a garbage Host never matches
-  );
+  if (!names(origin, separator, host)) {
+    const scheme = origin.slice(0, separator).toLowerCase();
+    const canonicalHost = withoutDefaultPort(scheme, host.toLowerCase());
+    if (canonicalHost === host || !names(origin, separator, canonicalHost)) return false;
+  }
+  return HOST_CHARS.test(host.toLowerCase()); // a garbage Host never matches
 }
 
 /** Quotes a header value for a message: client-controlled, so bounded. */
@@ -165,8 +171,10 @@ function compile(option: OriginsOption, jsonp: boolean): OriginRefusal {
     if (isJsonp(req)) return JSONP_REFUSED;
     const origin = req.headers.origin;
     if (origin === undefined) return crossOriginWithoutOrigin(req);
+    // Browsers send origins canonical already: the exact spelling first, then the slow path.
+    if (allowed.has(origin) || isSameOrigin(origin, req)) return undefined;
     const page = canonical(origin);
-    if (allowed.has(page) || isSameOrigin(page, req)) return undefined;
+    if (page !== origin && (allowed.has(page) || isSameOrigin(page, req))) return undefined;
     return `origin ${quote(origin)} may not open a socket here: list it in \`origins\``;
   };
 }
