@@ -24,7 +24,9 @@ describe("checkCookieName", () => {
   it.each(["connect.sid", "sid", "__Host-sid", "a!#$%&'*+-.^_`|~z", "X1"])(
     "accepts the token %p",
     (name) => {
-      expect(checkCookieName(name, "name")).toBe(name);
+      expect(() => {
+        checkCookieName(name, "name");
+      }).not.toThrow();
       expect(() => expressCookie.serialize(name, "v")).not.toThrow();
     },
   );
@@ -32,7 +34,11 @@ describe("checkCookieName", () => {
   it.each(["my sid", "a;b", "a=b", 'a"b', "a,b", "a\tb", "a\r\nb", "(sid)", "sïd", "a/b", "a@b"])(
     "refuses %p, as express-session's cookie would",
     (name) => {
-      expect(rejection(() => checkCookieName(name, "name"))).toBe(
+      expect(
+        rejection(() => {
+          checkCookieName(name, "name");
+        }),
+      ).toBe(
         `engine.io-session: \`name\` must be a cookie name token (letters, digits and !#$%&'*+-.^_\`|~; no spaces, quotes, separators or control characters), got ${JSON.stringify(name)}`,
       );
       expect(() => expressCookie.serialize(name, "v")).toThrow(TypeError);
@@ -44,15 +50,21 @@ describe("checkCookieName", () => {
     [5, "5"],
     [null, "null"],
   ])("refuses %p as no name at all", (name, got) => {
-    expect(rejection(() => checkCookieName(name, "name"))).toBe(
+    expect(
+      rejection(() => {
+        checkCookieName(name, "name");
+      }),
+    ).toBe(
       `engine.io-session: \`name\` must be the non-empty cookie name express-session uses, got ${got}`,
     );
   });
 
   it("names the option it checks", () => {
-    expect(rejection(() => checkCookieName("a b", "cookieName"))).toMatch(
-      /^engine\.io-session: `cookieName` must/,
-    );
+    expect(
+      rejection(() => {
+        checkCookieName("a b", "cookieName");
+      }),
+    ).toMatch(/^engine\.io-session: `cookieName` must/);
   });
 });
 

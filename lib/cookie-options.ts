@@ -26,14 +26,13 @@ const AUTO =
  *
  * @param name - the value given (a string is expected)
  * @param option - the option's name, for the message
- * @returns the name, unchanged
  * @example
  * ```ts
- * checkCookieName("connect.sid", "name"); // "connect.sid"
+ * checkCookieName("connect.sid", "name"); // passes: `name` is a string from here on
  * checkCookieName("my sid", "name"); // throws TypeError: ... `name` must be a cookie name token ...
  * ```
  */
-export function checkCookieName(name: unknown, option: string): string {
+export function checkCookieName(name: unknown, option: string): asserts name is string {
   if (typeof name !== "string" || name === "") {
     fail(
       `\`${option}\` must be the non-empty cookie name express-session uses, got ${describe(name)}`,
@@ -44,7 +43,6 @@ export function checkCookieName(name: unknown, option: string): string {
       `\`${option}\` must be a cookie name token (letters, digits and !#$%&'*+-.^_\`|~; no spaces, quotes, separators or control characters), got ${describe(name)}`,
     );
   }
-  return name;
 }
 
 /**
