@@ -9,14 +9,14 @@
 // Exit: 0 no difference, 1 differences, 2 a suite did not finish (crash or timeout), 3 no sources.
 // Bounded: each suite process is killed (with what it started) after its time limit.
 //
-//   node upstream/run.mjs            needs dist/ (the npm script builds it first)
+//   node upstream/run.mjs            needs dist/ (the npm script builds it first); copies it first
 //   UPSTREAM_DIST=<dir>              another build of lib/ (default: dist/)
 //   UPSTREAM_GIT_DIR=<git dir>       where the tags are read from (see upstream/README.md)
 
 /* global process, console, setTimeout, clearTimeout -- Node */
 
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -24,18 +24,28 @@ import { SOURCES, findGitDir, isPrepared, prepare } from "./lib/prepare.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
-const { resultsDir } = createRequire(import.meta.url)("./lib/paths.cjs");
+const { distDir, resultsDir } = createRequire(import.meta.url)("./lib/paths.cjs");
 const SUITES = ["engine.io", "socket.io"];
 const VARIANTS = ["plain", "session"];
 const SUITE_MS = 150_000;
 const RERUN_MS = 60_000;
 const RERUNS = 3;
 
-const dist = resolve(process.env.UPSTREAM_DIST ?? join(root, "dist"));
-if (!existsSync(join(dist, "index.js"))) {
+const built = resolve(process.env.UPSTREAM_DIST ?? join(root, "dist"));
+if (!existsSync(join(built, "index.js"))) {
   console.error(
-    `upstream: no build at ${dist}: run \`npm run build\` (npm run test:upstream does)`,
+    `upstream: no build at ${built}: run \`npm run build\` (npm run test:upstream does)`,
   );
+  process.exit(2);
+}
+// Every suite process (and the fixtures they start) loads this copy: another `npm run build` in a
+// shared checkout empties dist/ for a moment, which would fail tests at random.
+const dist = distDir;
+rmSync(dist, { recursive: true, force: true });
+cpSync(built, dist, { recursive: true });
+const { SessionServer } = createRequire(import.meta.url)(join(dist, "index.js"));
+if (typeof SessionServer !== "function") {
+  console.error(`upstream: ${built} has no SessionServer export (a build under way?)`);
   process.exit(2);
 }
 // The shim and the build must share one engine.io, or "plain" and "session" test different ones.

@@ -15,6 +15,8 @@ module.exports = {
   upstreamDir,
   /** The suites' sources from their tags, laid out by prepare.mjs. */
   vendorDir: join(cacheDir, "vendor"),
+  /** The build under test, copied once per run: a rebuild elsewhere in the checkout can't reach it. */
+  distDir: join(cacheDir, "dist"),
   /** Each suite process's spec report and result JSON. */
   resultsDir: join(cacheDir, "results"),
 };
