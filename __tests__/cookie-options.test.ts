@@ -2,7 +2,9 @@ import { createRequire } from "node:module";
 import session from "express-session";
 import { serialize } from "cookie";
 import { SessionServer } from "../lib";
-import { checkCookieName, cookieOptions } from "../lib/cookie-options";
+import type { IncomingMessage } from "node:http";
+import { checkCookieName, cookieOptions, resolveCookieOptions } from "../lib/cookie-options";
+import { listenOnLoopback } from "./helpers/app";
 
 /** The `cookie` (0.7) express-session serializes its Set-Cookie with: the reference. */
 const expressCookie = createRequire(require.resolve("express-session"))("cookie") as {
@@ -194,18 +196,11 @@ describe("cookieOptions", () => {
     expect(() => expressCookie.serialize("sid", "v", options)).toThrow(TypeError);
   });
 
-  it('refuses secure "auto" and says what to pass instead', () => {
-    expect(rejection(() => cookieOptions({ secure: "auto" }, "sessionCookie"))).toBe(
-      'engine.io-session: `sessionCookie.secure` is "auto" in express-session, which needs to know whether each request came over HTTPS; engine.io-session does not guess (a TLS proxy hides it): pass true (HTTPS) or false',
-    );
-  });
-
-  it('refuses sameSite "auto" in any case', () => {
-    for (const sameSite of ["auto", "Auto"]) {
-      expect(rejection(() => cookieOptions({ sameSite }, "sessionCookie"))).toMatch(
-        /`sessionCookie\.sameSite` is "auto" in express-session, .*: pass "lax", "strict" or "none"$/,
-      );
-    }
+  it('keeps express-session\'s "auto" for secure and sameSite (decided per request)', () => {
+    expect(cookieOptions({ secure: "auto", sameSite: "Auto" }, "sessionCookie")).toEqual({
+      secure: "auto",
+      sameSite: "auto",
+    });
   });
 
   it("refuses maxAge together with expires", () => {
@@ -226,6 +221,64 @@ describe("cookieOptions", () => {
     expect(rejection(() => cookieOptions({ path: "/;" }, "cookie"))).toMatch(
       /^engine\.io-session: `cookie\.path`/,
     );
+  });
+});
+
+describe("resolveCookieOptions", () => {
+  /** The request a real HTTP server receives for a GET with `headers`. */
+  async function realRequest(headers: Record<string, string> = {}): Promise<IncomingMessage> {
+    let received: IncomingMessage | undefined;
+    const server = await listenOnLoopback((req, res) => {
+      received = req;
+      res.end();
+    });
+    try {
+      await (await fetch(server.url, { headers })).text();
+    } finally {
+      await server.close();
+    }
+    if (received === undefined) throw new Error("no request");
+    return received;
+  }
+
+  const auto = cookieOptions({ secure: "auto", sameSite: "auto", path: "/" }, "sessionCookie");
+
+  it("returns options without auto as they are", async () => {
+    const options = cookieOptions({ secure: true, sameSite: "lax" }, "sessionCookie");
+    expect(resolveCookieOptions(options, await realRequest())).toBe(options);
+  });
+
+  it("decides auto as plain HTTP for a plain request", async () => {
+    expect(resolveCookieOptions(auto, await realRequest())).toEqual({
+      secure: false,
+      sameSite: "lax",
+      path: "/",
+    });
+  });
+
+  it.each(["https", "HTTPS, http", " https "])(
+    "decides auto as HTTPS behind a proxy that says X-Forwarded-Proto %p",
+    async (proto) => {
+      expect(resolveCookieOptions(auto, await realRequest({ "x-forwarded-proto": proto }))).toEqual(
+        { secure: true, sameSite: "none", path: "/" },
+      );
+    },
+  );
+
+  it("decides auto as plain HTTP when the proxy's first hop was http", async () => {
+    const req = await realRequest({ "x-forwarded-proto": "http, https" });
+    expect(resolveCookieOptions(auto, req)).toMatchObject({ secure: false });
+  });
+
+  it("decides auto as HTTPS on a TLS socket", () => {
+    const req = { socket: { encrypted: true }, headers: {} } as unknown as IncomingMessage;
+    expect(resolveCookieOptions(auto, req)).toMatchObject({ secure: true, sameSite: "none" });
+  });
+
+  it("decides each auto on its own", async () => {
+    const req = await realRequest({ "x-forwarded-proto": "https" });
+    const secureOnly = cookieOptions({ secure: "auto", sameSite: "strict" }, "sessionCookie");
+    expect(resolveCookieOptions(secureOnly, req)).toEqual({ secure: true, sameSite: "strict" });
   });
 });
 

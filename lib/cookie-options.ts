@@ -1,3 +1,5 @@
+import type { IncomingMessage } from "node:http";
+import type { TLSSocket } from "node:tls";
 import type { SessionCookieOptions } from "./session-cookie";
 import { describe, fail } from "./invalid-option";
 
@@ -12,12 +14,8 @@ const PATH_VALUE = /^[\u0020-\u003A\u003D-\u007E]*$/;
 const DOMAIN_VALUE =
   /^([.]?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
-const SAME_SITE = new Set(["lax", "strict", "none"]);
+const SAME_SITE = new Set(["lax", "strict", "none", "auto"]);
 const PRIORITY = new Set(["low", "medium", "high"]);
-
-/** What `auto` would need and why it is refused (express-session reads Express's `req.secure`). */
-const AUTO =
-  'is "auto" in express-session, which needs to know whether each request came over HTTPS; engine.io-session does not guess (a TLS proxy hides it): pass';
 
 /**
  * Checks the session cookie's name (option `name`) the way express-session's `cookie` would: an
@@ -54,8 +52,8 @@ export function checkCookieName(name: unknown, option: string): asserts name is 
  * Accepted: `path` (no control characters or `;`), `domain` (a domain name), `httpOnly`,
  * `secure` and `partitioned` (booleans), `sameSite` (`true`, `false`, `"lax"`, `"strict"`,
  * `"none"`, any case), `priority` (`"low"`, `"medium"`, `"high"`, any case), `maxAge` (positive
- * milliseconds) or `expires` (a valid `Date`), not both. Refused: `secure: "auto"` and
- * `sameSite: "auto"`, which need to know whether the request came over HTTPS.
+ * milliseconds) or `expires` (a valid `Date`), not both. `secure: "auto"` and `sameSite: "auto"`
+ * (express-session's) are kept: {@link resolveCookieOptions} decides them per request.
  *
  * @param cookie - the option's value (`undefined`: no options)
  * @param option - the option's name, for the message
@@ -89,14 +87,13 @@ export function cookieOptions(cookie: unknown, option: string): SessionCookieOpt
       `\`${option}.domain\` must be a domain name like "example.com" or ".example.com" (letters, digits, hyphens and dots; no port), got ${describe(domain)}`,
     );
   }
-  if (secure === "auto") fail(`\`${option}.secure\` ${AUTO} true (HTTPS) or false`);
-  for (const [key, value] of Object.entries({ httpOnly, secure, partitioned })) {
+  if (secure !== undefined && secure !== "auto" && typeof secure !== "boolean") {
+    fail(`\`${option}.secure\` must be true or false, got ${describe(secure)}`);
+  }
+  for (const [key, value] of Object.entries({ httpOnly, partitioned })) {
     if (value !== undefined && typeof value !== "boolean") {
       fail(`\`${option}.${key}\` must be true or false, got ${describe(value)}`);
     }
-  }
-  if (typeof sameSite === "string" && sameSite.toLowerCase() === "auto") {
-    fail(`\`${option}.sameSite\` ${AUTO} "lax", "strict" or "none"`);
   }
   if (sameSite !== undefined && typeof sameSite !== "boolean") {
     if (typeof sameSite !== "string" || !SAME_SITE.has(sameSite.toLowerCase())) {
@@ -132,4 +129,41 @@ export function cookieOptions(cookie: unknown, option: string): SessionCookieOpt
   }
   // `priority`, `partitioned` and `expires` ride along: express-session's `Cookie` reads them too.
   return copy;
+}
+
+/**
+ * The cookie options for one created session: express-session's `"auto"` values decided for
+ * `req`, as express-session decides them. `secure: "auto"` is `true` when the request came over
+ * TLS or through a proxy that says so (`X-Forwarded-Proto: https`); `sameSite: "auto"` is `"none"`
+ * then and `"lax"` otherwise. Trusting the header is safe here: the cookie goes back to the client
+ * that sent it, so a false header only changes that client's own cookie. Options without `"auto"`
+ * come back as they are (the same object).
+ *
+ * @param options - options returned by {@link cookieOptions}
+ * @param req - the handshake request the session is created for
+ * @example
+ * ```ts
+ * const cookie = resolveCookieOptions(settings.cookie, req); // then newSession(name, secret, cookie)
+ * ```
+ */
+export function resolveCookieOptions(
+  options: SessionCookieOptions,
+  req: IncomingMessage,
+): SessionCookieOptions {
+  const { secure, sameSite } = options as { secure?: unknown; sameSite?: unknown };
+  if (secure !== "auto" && sameSite !== "auto") return options;
+  const https = isHttps(req);
+  return {
+    ...options,
+    ...(secure === "auto" ? { secure: https } : {}),
+    ...(sameSite === "auto" ? { sameSite: https ? "none" : "lax" } : {}),
+  };
+}
+
+/** Whether `req` came over HTTPS: a TLS socket, or a proxy's first `X-Forwarded-Proto`. */
+function isHttps(req: IncomingMessage): boolean {
+  if ((req.socket as Partial<TLSSocket> | null)?.encrypted === true) return true;
+  const header = req.headers["x-forwarded-proto"];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(",")[0];
+  return first?.trim().toLowerCase() === "https";
 }
