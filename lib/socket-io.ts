@@ -72,6 +72,21 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 45_000;
  */
 export type SessionIoOptions = SessionServerOptions & Partial<Pick<IoServerOptions, IoOnlyKey>>;
 
+/**
+ * What a socket.io client finds in `err.data` of the `connect_error` of a refused handshake;
+ * `err.message` is the refusal's explanation.
+ *
+ * @example
+ * socket.on("connect_error", (err) => {
+ *   const data: unknown = "data" in err ? err.data : undefined;
+ *   if (typeof data === "object" && data !== null && "code" in data) showLogin(String(data.code));
+ * });
+ */
+export interface SessionRefusalData {
+  /** Why the handshake had no session: `NO_COOKIE`, `BAD_SIGNATURE`, `NOT_FOUND`, ... */
+  code: SessionErrorCode;
+}
+
 /** What a socket.io socket of any namespace offers here: its engine.io connection. */
 export interface IoSocketLike {
   /** The engine.io socket under the socket.io socket. */
@@ -272,7 +287,7 @@ function refuseConnection(
     const packet = {
       type: PacketType.CONNECT_ERROR,
       nsp,
-      data: { message: refusal.message, data: { code: refusal.code } },
+      data: { message: refusal.message, data: { code: refusal.code } satisfies SessionRefusalData },
     };
     for (const encoded of io.encoder.encode(packet)) conn.write(encoded);
     // A little while for the CONNECTs of other namespaces on this connection; the client's manager

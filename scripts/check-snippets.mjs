@@ -13,6 +13,8 @@
 //   <!-- snippet: continues -->  a fragment that continues the previous ts block of the same file:
 //                                compiled appended to it
 //   <!-- snippet: skip -->       not checked (pseudo-code, or a fragment that cannot stand alone)
+//   <!-- snippet: run #app -->   ... names the block; `<!-- snippet: continues #app -->` appends a
+//                                later fragment to that one instead of the previous block
 // Runnable apps listen on 3000 in the docs; `.listen(3000` is rewritten to a private port.
 //
 // Setup, offline: `npm run build`, `npm pack`, the tarball unpacked as
@@ -90,7 +92,9 @@ function blocksOf(file) {
     while (end < lines.length && !lines[end].trimStart().startsWith(fence)) end++;
     let previous = i - 1;
     while (previous >= 0 && lines[previous].trim() === "") previous--;
-    const mark = /^\s*<!--\s*snippet:\s*([\w-]+)\s*-->\s*$/.exec(lines[previous] ?? "");
+    const mark = /^\s*<!--\s*snippet:\s*([\w-]+)(?:\s+#([\w-]+))?\s*-->\s*$/.exec(
+      lines[previous] ?? "",
+    );
     const code = lines
       .slice(start, end)
       .map((line) => (line.startsWith(indent) ? line.slice(indent.length) : line.trimStart()))
@@ -104,6 +108,7 @@ function blocksOf(file) {
       lang: lang.toLowerCase(),
       code,
       mark: mark?.[1],
+      name: mark?.[2],
       key: `${file}#${number}:${hash}`,
     });
     i = end;
@@ -173,11 +178,15 @@ mkdirSync(join(work, "src"));
 const units = [];
 const unitOf = new Map();
 const lastTsUnit = new Map();
+const named = new Map();
 const slug = (file) => file.replace(/\W+/g, "_");
 for (const block of all) {
   if (block.mark === "skip") continue;
   if (COMPILED.has(block.lang)) {
-    const previous = lastTsUnit.get(block.file);
+    const previous =
+      block.name === undefined
+        ? lastTsUnit.get(block.file)
+        : named.get(`${block.file}#${block.name}`);
     if (block.mark === "continues" && previous !== undefined) {
       previous.blocks.push(block);
       unitOf.set(block, previous);
@@ -187,6 +196,7 @@ for (const block of all) {
     units.push(unit);
     unitOf.set(block, unit);
     lastTsUnit.set(block.file, unit);
+    if (block.name !== undefined) named.set(`${block.file}#${block.name}`, unit);
   } else if (CHECKED.has(block.lang)) {
     const cjs =
       block.lang === "cjs" || (/\brequire\(/.test(block.code) && !/^\s*import\s/m.test(block.code));
