@@ -153,6 +153,10 @@ for (const suite of SUITES) {
       name: `${suite}-${variant}`,
       timeoutMs: SUITE_MS,
     });
+    // A swap that silently failed would compare plain with plain and find nothing.
+    if (!result.error && (variant === "session") !== result.sessionServers > 0) {
+      result.error = `${result.sessionServers} SessionServers built in the ${variant} variant`;
+    }
     results[suite][variant] = result;
     if (result.error) unfinished = true;
     console.log(`upstream: ${suite} ${variant} done in ${(result.ms / 1000).toFixed(1)} s`);
@@ -215,6 +219,7 @@ for (const suite of SUITES) {
         pad(variant, 9) +
         [c.passed, c.failed, c.pending, c["not run"]].map((n) => padStart(n, 7)).join("  ") +
         `  ${padStart((result.ms / 1000).toFixed(1), 5)} s` +
+        (variant === "session" ? `  (${result.sessionServers} SessionServers)` : "") +
         (result.hooks.length > 0 ? `  (${result.hooks.length} failed hooks)` : ""),
     );
   }

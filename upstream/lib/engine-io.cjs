@@ -23,9 +23,13 @@ if (variant === "plain") {
   const { MemoryStore } = require("express-session");
 
   /** engine.io's `new Server(opts)`, answered by a SessionServer that lets anonymous sockets in. */
+  // Counted, so a run can tell that the suites really built SessionServers (suite.cjs reports it).
+  const counter = (globalThis[Symbol.for("engine.io-session/upstream")] ??= { sessionServers: 0 });
+
   class Server extends SessionServer {
     constructor(opts) {
       super({ store: new MemoryStore(), secret: "x", required: false, ...opts });
+      counter.sessionServers += 1;
     }
   }
 

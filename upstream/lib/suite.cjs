@@ -102,7 +102,13 @@ runner.on(Mocha.Runner.constants.EVENT_RUN_END, () => {
     }));
   writeFileSync(
     resultFile,
-    JSON.stringify({ suite: suiteName, ms: Date.now() - started, outcomes, hooks }),
+    JSON.stringify({
+      suite: suiteName,
+      ms: Date.now() - started,
+      outcomes,
+      hooks,
+      sessionServers: globalThis[Symbol.for("engine.io-session/upstream")]?.sessionServers ?? 0,
+    }),
   );
   process.exit(0);
 });
