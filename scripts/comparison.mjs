@@ -82,28 +82,38 @@ function ours(httpServer, options) {
   return io;
 }
 
+/** socket.io's recipe: express-session on engine.io's requests, reload + change + save. */
+function recipe(httpServer, middleware) {
+  const io = new IoServer(httpServer);
+  io.engine.use(middleware);
+  io.on("connection", (socket) => {
+    const req = socket.request;
+    socket.on("whoami", (ack) => ack(req.session.user?.name ?? null));
+    socket.on("increment", (ack) => {
+      req.session.reload((error) => {
+        if (error) return ack(false);
+        req.session.counter = (req.session.counter ?? 0) + 1;
+        req.session.save(() => ack(true));
+      });
+    });
+  });
+  return io;
+}
+
 /** The three ways to the session, each as its own documentation shows it. */
 const VARIANTS = {
   "engine.io-session": (httpServer, sessionMiddleware, store) => ours(httpServer, { store }),
   "engine.io-session, coalesceWindow: 1000": (httpServer, sessionMiddleware, store) =>
     ours(httpServer, { store, coalesceWindow: 1000 }),
   // https://socket.io/how-to/use-with-express-session: io.engine.use, then reload + save.
-  "socket.io recipe (io.engine.use)": (httpServer, sessionMiddleware) => {
-    const io = new IoServer(httpServer);
-    io.engine.use(sessionMiddleware);
-    io.on("connection", (socket) => {
-      const req = socket.request;
-      socket.on("whoami", (ack) => ack(req.session.user?.name ?? null));
-      socket.on("increment", (ack) => {
-        req.session.reload((error) => {
-          if (error) return ack(false);
-          req.session.counter = (req.session.counter ?? 0) + 1;
-          req.session.save(() => ack(true));
-        });
-      });
-    });
-    return io;
-  },
+  "socket.io recipe (io.engine.use)": (httpServer, sessionMiddleware) =>
+    recipe(httpServer, sessionMiddleware),
+  // The same, the middleware only on handshakes (the onlyForHandshake wrapper of socket.io's guides).
+  "socket.io recipe, onlyForHandshake": (httpServer, sessionMiddleware) =>
+    recipe(httpServer, (req, res, next) => {
+      if (req._query.sid === undefined) sessionMiddleware(req, res, next);
+      else next();
+    }),
   // Its README: io.use(sharedsession(session)), then socket.handshake.session, save().
   "express-socket.io-session": (httpServer, sessionMiddleware) => {
     const io = new IoServer(httpServer);
