@@ -27,18 +27,13 @@ const PRIORITY = new Set(["low", "medium", "high"]);
  * @example
  * ```ts
  * checkCookieName("connect.sid", "name"); // passes: `name` is a string from here on
- * checkCookieName("my sid", "name"); // throws TypeError: ... `name` must be a cookie name token ...
+ * checkCookieName("my sid", "name"); // throws TypeError: `name` must be the cookie name ... (an RFC 6265 token ...)
  * ```
  */
 export function checkCookieName(name: unknown, option: string): asserts name is string {
-  if (typeof name !== "string" || name === "") {
+  if (typeof name !== "string" || !COOKIE_NAME.test(name)) {
     fail(
-      `\`${option}\` must be the non-empty cookie name express-session uses, got ${describe(name)}`,
-    );
-  }
-  if (!COOKIE_NAME.test(name)) {
-    fail(
-      `\`${option}\` must be a cookie name token (letters, digits and !#$%&'*+-.^_\`|~; no spaces, quotes, separators or control characters), got ${describe(name)}`,
+      `\`${option}\` must be the cookie name express-session uses (an RFC 6265 token: letters, digits and !#$%&'*+-.^_\`|~), got ${describe(name)}`,
     );
   }
 }
