@@ -1,0 +1,22 @@
+import type { Config } from "jest";
+
+/**
+ * The real-store matrix (`npm run test:stores`): nine express-session stores against private
+ * Redis, PostgreSQL, MariaDB and memcached instances that the global setup starts. No coverage
+ * gate: `npm test` holds the library to its coverage.
+ */
+const config: Config = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/stores"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
+  },
+  globalSetup: "<rootDir>/stores/global-setup.ts",
+  globalTeardown: "<rootDir>/stores/global-teardown.ts",
+  // The suites wait on timers more than they compute; one suite per backing server.
+  maxWorkers: 3,
+  testTimeout: 30_000,
+};
+
+export default config;

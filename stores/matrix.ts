@@ -1,0 +1,353 @@
+import http from "node:http";
+import type { Socket as ClientSocket } from "engine.io-client";
+import { SessionServer, type SessionServerOptions, type SessionSocket } from "../lib";
+import {
+  SECRET,
+  client,
+  closeClients,
+  delay,
+  listenOnLoopback,
+  outcome,
+  sessionIdOf,
+  until,
+  type AppSession,
+  type TransportMode,
+} from "../__tests__/helpers/app";
+import { eventsOf, increment, watchLive, type LiveWatch } from "../__tests__/helpers/live";
+import { start, stop } from "../scripts/servers/servers";
+import { serversState } from "./servers-env";
+import { startStoreApp, type StoreApp } from "./store-app";
+import type { OpenedStore, StoreCase } from "./store-table";
+
+/** A SessionServer on its own HTTP server (running the store's Express app), and what it did. */
+interface Rig {
+  readonly url: string;
+  readonly server: SessionServer<AppSession>;
+  readonly watch: LiveWatch<AppSession>;
+  /** Connects a client with `cookie`; resolves with it and its SessionSocket, or rejects. */
+  readonly connect: (mode: TransportMode, cookie: string) => Promise<Connected>;
+  /** `"open"` when a handshake with `cookie` gets a socket (closed again), else why not. */
+  readonly handshake: (mode: TransportMode, cookie: string) => Promise<string>;
+}
+
+interface Connected {
+  readonly client: ClientSocket;
+  readonly socket: SessionSocket<AppSession>;
+}
+
+/** What every check opened; closed after each check, also when it failed. */
+const cleanups: (() => Promise<void> | void)[] = [];
+
+async function cleanup(): Promise<void> {
+  closeClients();
+  for (const close of cleanups.splice(0).reverse()) await close();
+}
+
+async function rig(
+  app: StoreApp,
+  opened: OpenedStore,
+  options: Partial<SessionServerOptions> = {},
+): Promise<Rig> {
+  const loopback = await listenOnLoopback(app.app);
+  const server = new SessionServer<AppSession>(loopback.httpServer, {
+    store: opened.store,
+    secret: SECRET,
+    lookupTimeout: 3000,
+    ...options,
+  });
+  cleanups.push(async () => {
+    await loopback.close();
+  });
+  cleanups.push(() => {
+    server.close();
+  });
+  const watch = watchLive(server);
+  const target = { url: loopback.url };
+
+  async function connect(mode: TransportMode, cookie: string): Promise<Connected> {
+    const socket = client(target, mode, cookie);
+    const result = await outcome(socket);
+    if (result.kind !== "open") {
+      throw new Error(
+        `handshake refused: ${result.error.message} ${String(result.error.description)}`,
+      );
+    }
+    await until(() => watch.byId.has(socket.id));
+    const sessionSocket = watch.byId.get(socket.id);
+    if (sessionSocket === undefined) throw new Error("no SessionSocket for the client");
+    return { client: socket, socket: sessionSocket };
+  }
+
+  return {
+    url: loopback.url,
+    server,
+    watch,
+    connect,
+    async handshake(mode, cookie) {
+      const socket = client(target, mode, cookie);
+      const result = await outcome(socket);
+      socket.close();
+      if (result.kind === "open") return "open";
+      const codes = watch.errors.map((error) => error.code).join(",");
+      return `refused (${result.error.message}; session_error codes so far: ${codes})`;
+    },
+  };
+}
+
+/** A polling handshake without a cookie, as a raw request: status and `Set-Cookie` lines. */
+function bareHandshake(url: string): Promise<{ status: number; setCookie: string[] }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}/engine.io/?EIO=4&transport=polling`, (res) => {
+      res.resume();
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, setCookie: res.headers["set-cookie"] ?? [] });
+      });
+    });
+    req.on("error", reject);
+  });
+}
+
+/** Milliseconds until the backing store drops `sid`, by its own bookkeeping. */
+async function remaining(opened: OpenedStore, sid: string): Promise<number | undefined> {
+  const at = await opened.expiresAt(sid);
+  return at === undefined ? undefined : at - Date.now();
+}
+
+/** Store TTLs are whole seconds (rounded up, down or to nearest): allow that and some latency. */
+const ROUNDING_MS = 1500;
+
+/** The session ends that were not asked for. */
+function ends(watch: LiveWatch<AppSession>, socket: SessionSocket<AppSession>): string[] {
+  return eventsOf(watch, socket).filter((event) => event.startsWith("session_end"));
+}
+
+/**
+ * The matrix: the same checks for every store of `cases`, each against a real Express +
+ * express-session app sharing the store with a SessionServer.
+ */
+export function describeStoreMatrix(cases: readonly StoreCase[]): void {
+  const state = serversState();
+  const runnable = cases.filter((row) => row.server === undefined || row.server in state.servers);
+  const skipped = cases.filter((row) => !runnable.includes(row));
+  if (skipped.length > 0) {
+    describe.skip.each(skipped)("$name (no server)", () => {
+      it("is skipped", () => undefined);
+    });
+  }
+  if (runnable.length === 0) return;
+
+  describe.each(runnable)("$name", (row) => {
+    let opened: OpenedStore;
+    let app: StoreApp;
+
+    beforeAll(async () => {
+      opened = await row.open();
+      app = await startStoreApp(opened.store);
+    });
+
+    afterEach(cleanup);
+
+    afterAll(async () => {
+      await app.close();
+      await opened.close();
+    });
+
+    it("serves an HTTP login on polling and on websocket", async () => {
+      const cookie = await app.login("ada");
+      const { server, connect } = await rig(app, opened);
+      const polling = await connect("polling", cookie);
+      const websocket = await connect("websocket", cookie);
+      expect(polling.socket.session.user).toEqual({ name: "ada" });
+      expect(websocket.socket.session.user).toEqual({ name: "ada" });
+      expect(server.socketsOf(sessionIdOf(cookie))).toHaveLength(2);
+    });
+
+    it("updateSession is seen by the next HTTP request", async () => {
+      const cookie = await app.login("ada");
+      const { connect } = await rig(app, opened);
+      const { socket } = await connect("websocket", cookie);
+      await socket.updateSession((record) => {
+        (record as AppSession).counter = 41;
+      });
+      expect(await app.whoami(cookie)).toMatchObject({ user: { name: "ada" }, counter: 41 });
+    });
+
+    it("reloadSession sees a change made over HTTP", async () => {
+      const cookie = await app.login("ada");
+      const { connect } = await rig(app, opened);
+      const { socket } = await connect("polling", cookie);
+      await app.setCounter(cookie, 77);
+      const reloaded = await socket.reloadSession();
+      expect(reloaded.counter).toBe(77);
+      expect(socket.session.counter).toBe(77);
+    });
+
+    it("touchInterval keeps the session alive past its first expiry, at its own maxAge", async () => {
+      const maxAge = 2500;
+      const cookie = await app.login("ada", maxAge);
+      const loggedIn = Date.now();
+      const sid = sessionIdOf(cookie);
+      const { watch, connect, handshake } = await rig(app, opened, {
+        touchInterval: 500,
+        revalidateInterval: 500,
+      });
+      const { socket } = await connect("websocket", cookie);
+      await delay(loggedIn + maxAge + 1500 - Date.now());
+      expect(ends(watch, socket)).toEqual([]);
+      expect(await handshake("polling", cookie)).toBe("open");
+      const left = await remaining(opened, sid);
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(maxAge + ROUNDING_MS);
+      expect((await app.whoami(cookie)).user).toEqual({ name: "ada" });
+    });
+
+    it("rolling HTTP requests keep the socket's session alive past its first expiry", async () => {
+      const maxAge = 2500;
+      const cookie = await app.login("ada", maxAge);
+      const loggedIn = Date.now();
+      const sid = sessionIdOf(cookie);
+      const { watch, connect, handshake } = await rig(app, opened, { revalidateInterval: 500 });
+      const { socket } = await connect("websocket", cookie);
+      while (Date.now() < loggedIn + maxAge + 1500) {
+        expect((await app.whoami(cookie)).sid).toBe(sid);
+        await delay(400);
+      }
+      expect(ends(watch, socket)).toEqual([]);
+      expect(await handshake("websocket", cookie)).toBe("open");
+      const left = await remaining(opened, sid);
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(maxAge + ROUNDING_MS);
+    });
+
+    it("updateSession and touchSession keep the store's TTL at the session's maxAge (20 s), never a day", async () => {
+      const maxAge = 20_000;
+      const cookie = await app.login("ada", maxAge);
+      const sid = sessionIdOf(cookie);
+      const { connect } = await rig(app, opened);
+      const { socket } = await connect("websocket", cookie);
+      await socket.updateSession(increment);
+      const afterUpdate = await remaining(opened, sid);
+      await socket.touchSession();
+      const afterTouch = await remaining(opened, sid);
+      expect({ afterUpdate, afterTouch }).toEqual({
+        afterUpdate: expect.any(Number) as number,
+        afterTouch: expect.any(Number) as number,
+      });
+      expect(afterUpdate).toBeLessThanOrEqual(maxAge + ROUNDING_MS);
+      expect(afterUpdate).toBeGreaterThan(maxAge - 5000);
+      expect(afterTouch).toBeLessThanOrEqual(maxAge + ROUNDING_MS);
+      expect(afterTouch).toBeGreaterThan(maxAge - 5000);
+      expect((await app.whoami(cookie)).counter).toBe(1);
+    });
+
+    it("revalidation notices an HTTP logout: session_end expired", async () => {
+      const cookie = await app.login("ada");
+      const { watch, connect } = await rig(app, opened, { revalidateInterval: 300 });
+      const { socket } = await connect("websocket", cookie);
+      await app.logout(cookie);
+      await until(() => ends(watch, socket).length > 0, 4000);
+      expect(ends(watch, socket)).toEqual(["session_end expired"]);
+    });
+
+    it("server.destroySession ends the sockets and HTTP no longer sees the session", async () => {
+      const cookie = await app.login("ada");
+      const sid = sessionIdOf(cookie);
+      const { server, watch, connect } = await rig(app, opened);
+      const polling = await connect("polling", cookie);
+      const websocket = await connect("websocket", cookie);
+      expect(await server.destroySession(sid)).toBe(2);
+      expect(ends(watch, polling.socket)).toEqual(["session_end destroyed"]);
+      expect(ends(watch, websocket.socket)).toEqual(["session_end destroyed"]);
+      const seen = await app.whoami(cookie);
+      expect(seen.sid).not.toBe(sid);
+      expect(seen.user).toBeNull();
+      expect(await opened.expiresAt(sid)).toBeUndefined();
+    });
+
+    it("create: true stores a session that the HTTP app then sees", async () => {
+      const { url } = await rig(app, opened, { create: true });
+      const reply = await bareHandshake(url);
+      expect(reply.status).toBe(200);
+      const line = reply.setCookie.find((value) => value.startsWith("connect.sid="));
+      expect(line).toBeDefined();
+      const cookie = (line ?? "").split(";")[0];
+      const sid = sessionIdOf(cookie);
+      expect(await opened.expiresAt(sid)).toBeDefined();
+      expect((await app.whoami(cookie)).sid).toBe(sid);
+    });
+
+    it("a touch never overwrites an HTTP change", async () => {
+      const cookie = await app.login("ada");
+      const { connect } = await rig(app, opened, { touchInterval: 300 });
+      const { socket } = await connect("websocket", cookie);
+      await app.setCounter(cookie, 555);
+      await socket.touchSession();
+      await delay(1000);
+      expect(await app.whoami(cookie)).toMatchObject({ user: { name: "ada" }, counter: 555 });
+    });
+
+    it("a touch never undoes an HTTP logout; the socket ends (expired)", async () => {
+      const cookie = await app.login("ada");
+      const sid = sessionIdOf(cookie);
+      const { watch, connect } = await rig(app, opened, { touchInterval: 300 });
+      const { socket } = await connect("websocket", cookie);
+      await app.logout(cookie);
+      await delay(1200);
+      expect(await opened.expiresAt(sid)).toBeUndefined();
+      const seen = await app.whoami(cookie);
+      expect(seen.user).toBeNull();
+      expect(seen.sid).not.toBe(sid);
+      expect(ends(watch, socket)).toEqual(["session_end expired"]);
+    });
+
+    it("store bookkeeping (touches, __lastAccess, cookie) is not a session_update", async () => {
+      const cookie = await app.login("ada");
+      const { watch, connect } = await rig(app, opened, {
+        revalidateInterval: 250,
+        touchInterval: 400,
+      });
+      const { socket } = await connect("websocket", cookie);
+      for (let i = 0; i < 4; i++) {
+        await app.whoami(cookie); // an HTTP read: express-session touches the store
+        await delay(500);
+      }
+      expect(eventsOf(watch, socket)).toEqual([]);
+      await app.setCounter(cookie, 9);
+      await until(() => eventsOf(watch, socket).includes("session_update"), 3000);
+      expect(socket.session.counter).toBe(9);
+    });
+
+    if (row.server !== undefined) {
+      const kind = row.server;
+      it("a stopped backing server fails handshakes (STORE_ERROR or TIMEOUT); after a restart they work again", async () => {
+        const spec = state.servers[kind];
+        if (spec === undefined) throw new Error(`no ${kind}`);
+        const before = await app.login("ada");
+        const { watch, handshake } = await rig(app, opened, { lookupTimeout: 1500 });
+        await stop(spec);
+        let restarted = false;
+        cleanups.push(async () => {
+          if (!restarted) await start(spec);
+        });
+        const asked = Date.now();
+        expect(await handshake("polling", before)).toMatch(/^refused/);
+        expect(Date.now() - asked).toBeLessThan(4000);
+        expect(watch.errors.map((error) => error.code)).toEqual([
+          expect.stringMatching(/^(STORE_ERROR|TIMEOUT)$/) as string,
+        ]);
+        await start(spec);
+        restarted = true;
+        // The clients reconnect by themselves; their first requests may still fail.
+        let after = "no try";
+        const deadline = Date.now() + 15_000;
+        while (after !== "open" && Date.now() < deadline) {
+          const cookie = await app.login("bob").catch(() => undefined);
+          after = cookie === undefined ? "login failed" : await handshake("websocket", cookie);
+          if (after !== "open") await delay(250);
+        }
+        expect(after).toBe("open");
+        if (row.persistent) expect(await handshake("polling", before)).toBe("open");
+      });
+    }
+  });
+}
