@@ -70,7 +70,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 45_000;
  *   connectionStateRecovery: {}, // socket.io
  * };
  */
-export type SessionIoOptions = SessionServerOptions & Partial<Pick<IoServerOptions, IoOnlyKey>>;
+export type SessionIoOptions = SessionServerOptions &
+  Partial<Omit<IoServerOptions, keyof ServerOptions | keyof AttachOptions>>;
 
 /**
  * What a socket.io client finds in `err.data` of the `connect_error` of a refused handshake;
