@@ -287,7 +287,7 @@ for (const unit of units.filter((each) => each.kind !== "ts")) {
   } catch (error) {
     failBlock(
       unit.blocks[0],
-      `${unit.blocks[0].file}:${unit.blocks[0].line}: ${String(error.stderr).trim().split("\n").slice(0, 5).join(" / ")}`,
+      `${unit.blocks[0].file}:${unit.blocks[0].line}: ${String(error.stderr).replaceAll(`${work}/src/`, "").trim().split("\n").slice(0, 5).join(" / ")}`,
     );
   }
 }
