@@ -9,7 +9,7 @@ import type { Socket as EngineSocket } from "engine.io";
 import { Server as IoServer, type Socket as IoSocket } from "socket.io";
 import { Adapter } from "socket.io-adapter";
 import { Manager, io as ioClient, type ManagerOptions, type SocketOptions } from "socket.io-client";
-import type { SessionError, SessionErrorCode, SessionSocket } from "../lib";
+import type { SessionError, SessionErrorCode, SessionSocket, SessionStore } from "../lib";
 import { createSessionIo, type SessionIoOptions, type SessionIoServer } from "../lib/socket-io";
 import {
   SECRET,
@@ -415,6 +415,26 @@ describe("createSessionIo", () => {
     expect(res.status).toBe(403);
     expect(res.body).toEqual({ code: 4, message: "no entry today" });
     expect(codes).toEqual([4]);
+  });
+
+  it("leaves a handshake refused because the server is closing to engine.io (clients retry)", async () => {
+    const slow: SessionStore = {
+      get: (sid, callback) => {
+        setTimeout(() => {
+          app.store.get(sid, callback);
+        }, 200);
+      },
+    };
+    const io = sessionIo({ store: slow });
+    const cookie = await app.login("hal");
+
+    const pending = fetchReply(app.url, "/socket.io/?EIO=4&transport=polling", cookie);
+    await delay(50);
+    io.engine.close(); // the lookup finishes after close() began
+    const res = await pending;
+
+    expect(res.status).toBe(403); // engine.io's refusal, not an accepted handshake
+    expect(JSON.stringify(res.body)).toContain("closing");
   });
 
   it("says what to do when socket.io cannot serve its client bundle", () => {
