@@ -1,29 +1,30 @@
 import http from "node:http";
 import type { Socket as ClientSocket } from "engine.io-client";
 import { SessionServer, type SessionServerOptions, type SessionSocket } from "../lib";
+import { start, stop } from "../scripts/servers/servers";
 import {
   SECRET,
   client,
   closeClients,
   delay,
-  listenOnLoopback,
+  listen,
   outcome,
+  record,
   sessionIdOf,
   until,
-  type AppSession,
+  type MatrixSession,
+  type Recorder,
   type TransportMode,
-} from "../__tests__/helpers/app";
-import { eventsOf, increment, watchLive, type LiveWatch } from "../__tests__/helpers/live";
-import { start, stop } from "../scripts/servers/servers";
+} from "./harness";
 import { serversState } from "./servers-env";
-import { startStoreApp, type StoreApp } from "./store-app";
+import { DEFAULT_MAX_AGE, startStoreApp, type StoreApp } from "./store-app";
 import type { OpenedStore, StoreCase } from "./store-table";
 
 /** A SessionServer on its own HTTP server (running the store's Express app), and what it did. */
 interface Rig {
   readonly url: string;
-  readonly server: SessionServer<AppSession>;
-  readonly watch: LiveWatch<AppSession>;
+  readonly server: SessionServer<MatrixSession>;
+  readonly watch: Recorder<MatrixSession>;
   /** Connects a client with `cookie`; resolves with it and its SessionSocket, or rejects. */
   readonly connect: (mode: TransportMode, cookie: string) => Promise<Connected>;
   /** `"open"` when a handshake with `cookie` gets a socket (closed again), else why not. */
@@ -32,7 +33,7 @@ interface Rig {
 
 interface Connected {
   readonly client: ClientSocket;
-  readonly socket: SessionSocket<AppSession>;
+  readonly socket: SessionSocket<MatrixSession>;
 }
 
 /** What every check opened; closed after each check, also when it failed. */
@@ -48,32 +49,25 @@ async function rig(
   opened: OpenedStore,
   options: Partial<SessionServerOptions> = {},
 ): Promise<Rig> {
-  const loopback = await listenOnLoopback(app.app);
-  const server = new SessionServer<AppSession>(loopback.httpServer, {
+  const loopback = await listen(app.app);
+  const server = new SessionServer<MatrixSession>(loopback.httpServer, {
     store: opened.store,
     secret: SECRET,
     lookupTimeout: 3000,
     ...options,
   });
-  cleanups.push(async () => {
-    await loopback.close();
-  });
+  cleanups.push(loopback.close);
   cleanups.push(() => {
     server.close();
   });
-  const watch = watchLive(server);
-  const target = { url: loopback.url };
+  const watch = record(server);
 
   async function connect(mode: TransportMode, cookie: string): Promise<Connected> {
-    const socket = client(target, mode, cookie);
+    const socket = client(loopback.url, mode, cookie);
     const result = await outcome(socket);
-    if (result.kind !== "open") {
-      throw new Error(
-        `handshake refused: ${result.error.message} ${String(result.error.description)}`,
-      );
-    }
-    await until(() => watch.byId.has(socket.id));
-    const sessionSocket = watch.byId.get(socket.id);
+    if (result !== "open") throw new Error(`handshake ${result}`);
+    await until(() => watch.sockets.has(socket.id));
+    const sessionSocket = watch.sockets.get(socket.id);
     if (sessionSocket === undefined) throw new Error("no SessionSocket for the client");
     return { client: socket, socket: sessionSocket };
   }
@@ -84,12 +78,12 @@ async function rig(
     watch,
     connect,
     async handshake(mode, cookie) {
-      const socket = client(target, mode, cookie);
+      const socket = client(loopback.url, mode, cookie);
       const result = await outcome(socket);
       socket.close();
-      if (result.kind === "open") return "open";
-      const codes = watch.errors.map((error) => error.code).join(",");
-      return `refused (${result.error.message}; session_error codes so far: ${codes})`;
+      return result === "open"
+        ? result
+        : `${result} (session_error codes so far: ${watch.errors.join(",")})`;
     },
   };
 }
@@ -116,9 +110,20 @@ async function remaining(opened: OpenedStore, sid: string): Promise<number | und
 /** Store TTLs are whole seconds (rounded up, down or to nearest): allow that and some latency. */
 const ROUNDING_MS = 1500;
 
-/** The session ends that were not asked for. */
-function ends(watch: LiveWatch<AppSession>, socket: SessionSocket<AppSession>): string[] {
+/** The events of `socket`. */
+function eventsOf(watch: Recorder<MatrixSession>, socket: SessionSocket<MatrixSession>): string[] {
+  return watch.events.get(socket) ?? [];
+}
+
+/** Its `session_end` events. */
+function ends(watch: Recorder<MatrixSession>, socket: SessionSocket<MatrixSession>): string[] {
   return eventsOf(watch, socket).filter((event) => event.startsWith("session_end"));
+}
+
+/** An `updateSession` mutation: adds one to the counter. */
+function increment(session: { cookie: unknown }): void {
+  const data = session as MatrixSession;
+  data.counter = (data.counter ?? 0) + 1;
 }
 
 /**
@@ -167,7 +172,7 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       const { connect } = await rig(app, opened);
       const { socket } = await connect("websocket", cookie);
       await socket.updateSession((record) => {
-        (record as AppSession).counter = 41;
+        (record as MatrixSession).counter = 41;
       });
       expect(await app.whoami(cookie)).toMatchObject({ user: { name: "ada" }, counter: 41 });
     });
@@ -265,7 +270,10 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
     });
 
     it("create: true stores a session that the HTTP app then sees", async () => {
-      const { url } = await rig(app, opened, { create: true });
+      const { url } = await rig(app, opened, {
+        create: true,
+        sessionCookie: { maxAge: DEFAULT_MAX_AGE },
+      });
       const reply = await bareHandshake(url);
       expect(reply.status).toBe(200);
       const line = reply.setCookie.find((value) => value.startsWith("connect.sid="));
@@ -274,6 +282,8 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       const sid = sessionIdOf(cookie);
       expect(await opened.expiresAt(sid)).toBeDefined();
       expect((await app.whoami(cookie)).sid).toBe(sid);
+      const left = await remaining(opened, sid);
+      expect(left).toBeLessThanOrEqual(DEFAULT_MAX_AGE + ROUNDING_MS);
     });
 
     it("a touch never overwrites an HTTP change", async () => {
@@ -286,18 +296,29 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       expect(await app.whoami(cookie)).toMatchObject({ user: { name: "ada" }, counter: 555 });
     });
 
-    it("a touch never undoes an HTTP logout; the socket ends (expired)", async () => {
+    it("a touch never undoes an HTTP logout", async () => {
       const cookie = await app.login("ada");
       const sid = sessionIdOf(cookie);
-      const { watch, connect } = await rig(app, opened, { touchInterval: 300 });
+      const { connect } = await rig(app, opened, { touchInterval: 300 });
       const { socket } = await connect("websocket", cookie);
       await app.logout(cookie);
-      await delay(1200);
+      await socket.touchSession().catch(() => undefined);
+      await delay(1000);
       expect(await opened.expiresAt(sid)).toBeUndefined();
       const seen = await app.whoami(cookie);
       expect(seen.user).toBeNull();
       expect(seen.sid).not.toBe(sid);
-      expect(ends(watch, socket)).toEqual(["session_end expired"]);
+    });
+
+    it("a touch that finds the session gone ends its sockets (expired)", async () => {
+      const cookie = await app.login("ada");
+      const { watch, connect } = await rig(app, opened, { touchInterval: 300 });
+      const polling = await connect("polling", cookie);
+      const websocket = await connect("websocket", cookie);
+      await app.logout(cookie);
+      await until(() => ends(watch, websocket.socket).length > 0, 2000).catch(() => undefined);
+      expect(ends(watch, polling.socket)).toEqual(["session_end expired"]);
+      expect(ends(watch, websocket.socket)).toEqual(["session_end expired"]);
     });
 
     it("store bookkeeping (touches, __lastAccess, cookie) is not a session_update", async () => {
@@ -332,9 +353,7 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
         const asked = Date.now();
         expect(await handshake("polling", before)).toMatch(/^refused/);
         expect(Date.now() - asked).toBeLessThan(4000);
-        expect(watch.errors.map((error) => error.code)).toEqual([
-          expect.stringMatching(/^(STORE_ERROR|TIMEOUT)$/) as string,
-        ]);
+        expect(watch.errors).toEqual([expect.stringMatching(/^(STORE_ERROR|TIMEOUT)$/) as string]);
         await start(spec);
         restarted = true;
         // The clients reconnect by themselves; their first requests may still fail.

@@ -1,7 +1,7 @@
 import type http from "node:http";
 import express from "express";
 import session from "express-session";
-import { SECRET, fetchReply, listenOnLoopback, type HttpReply } from "../__tests__/helpers/app";
+import { SECRET, get, listen } from "./harness";
 
 /** What `/whoami` answers: the session as the HTTP app sees it. */
 export interface WhoAmI {
@@ -34,8 +34,8 @@ export interface StoreApp {
   close(): Promise<void>;
 }
 
-async function ok(url: string, path: string, cookie?: string): Promise<HttpReply> {
-  const reply = await fetchReply(url, path, cookie);
+async function ok(url: string, path: string, cookie?: string): ReturnType<typeof get> {
+  const reply = await get(`${url}${path}`, cookie);
   if (reply.status !== 200) {
     throw new Error(`GET ${path} answered ${reply.status}: ${JSON.stringify(reply.body)}`);
   }
@@ -77,7 +77,7 @@ export async function startStoreApp(store: session.Store): Promise<StoreApp> {
       else res.json({ ok: true });
     });
   });
-  const loopback = await listenOnLoopback(app);
+  const loopback = await listen(app);
   const { httpServer, url } = loopback;
   return {
     app,
