@@ -45,6 +45,8 @@ export interface RedisSubscriberLike {
   readonly isReady: boolean;
   /** Opens the connection (node-redis `connect()`). */
   connect(): Promise<unknown>;
+  /** Runs a Lua script: where in the stream this node starts, read before it subscribes. */
+  eval(script: string, options: RedisEvalOptions): Promise<unknown>;
   /** Subscribes to `channel`; `listener` receives each message as a string. */
   subscribe(
     channel: string,
@@ -167,6 +169,12 @@ function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T |
 }
 
 const TIMED_OUT: unique symbol = Symbol("timed out");
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+}
 
 /** A lock waiter: woken early by an unlock message or by close(). */
 interface Waiter {
@@ -312,17 +320,17 @@ export class RedisSessionBus implements SessionBus {
       // The first "ready" is subscribe()'s own; later ones follow an outage (resubscribed by now).
       if (this.#started) void this.#recover();
     });
-    // Where this node starts reading: read before subscribing, so nothing falls in between.
-    this.#lastSeen = parseSeq(String(await this.#client.eval(TAIL, this.#args([]))));
-    this.#held = [];
     await subscriber.connect();
+    // Where this node starts reading the stream, on the subscriber itself: the app may connect its
+    // own client only after the server is built. A message published between this read and the
+    // SUBSCRIBE concerns sessions this new node has no socket of yet.
+    this.#lastSeen = parseSeq(String(await subscriber.eval(TAIL, this.#args([]))));
     await subscriber.subscribe(this.#channel, (raw) => {
       this.#receive(raw);
     });
     await subscriber.subscribe(this.#unlockChannel, (sessionId) => {
       for (const waiter of this.#waiters) if (waiter.sessionId === sessionId) waiter.wake();
     });
-    await this.#catchUp();
     this.#status = "connected";
     this.#started = true;
   }
@@ -553,27 +561,23 @@ export class RedisSessionBus implements SessionBus {
     }
   }
 
-  /** Delivers what the stream holds after the last id seen, then what arrived meanwhile. */
+  /**
+   * Delivers what the stream holds after the last id seen, then what arrived meanwhile. Reads with
+   * the app's client, which may come back a little after the subscriber: tries for up to 5 s.
+   */
   async #catchUp(): Promise<void> {
     this.#held ??= [];
+    const deadline = performance.now() + 5000;
     try {
       for (;;) {
-        const from = this.#lastSeen ?? [0, 0];
-        const entries = await this.#client.eval(
-          RANGE,
-          this.#args([`${from[0]}-${from[1]}`, "500"]),
-        );
-        let fresh = 0;
-        for (const entry of Array.isArray(entries) ? (entries as unknown[]) : []) {
-          if (!Array.isArray(entry)) continue;
-          const [id, fields] = entry as [unknown, unknown];
-          const seq = parseSeq(String(id));
-          if (seq === undefined || !Array.isArray(fields)) continue;
-          if (this.#lastSeen !== undefined && !after(seq, this.#lastSeen)) continue;
-          fresh++;
-          this.#deliver(String(fields[1]), seq);
+        if (this.#closed) break;
+        try {
+          await this.#readMissed();
+          break;
+        } catch (error) {
+          if (performance.now() > deadline) throw error;
+          await delay(50);
         }
-        if (fresh === 0) break;
       }
     } catch (error) {
       // The server's own re-check after "connected" still catches what reached the store.
@@ -585,6 +589,25 @@ export class RedisSessionBus implements SessionBus {
       const held = this.#held;
       this.#held = undefined;
       for (const raw of held) this.#deliver(raw, this.#seqOf(raw));
+    }
+  }
+
+  /** Reads the stream after the last id seen, 500 entries at a time, and delivers each. */
+  async #readMissed(): Promise<void> {
+    for (;;) {
+      const from = this.#lastSeen ?? [0, 0];
+      const entries = await this.#client.eval(RANGE, this.#args([`${from[0]}-${from[1]}`, "500"]));
+      let fresh = 0;
+      for (const entry of Array.isArray(entries) ? (entries as unknown[]) : []) {
+        if (!Array.isArray(entry)) continue;
+        const [id, fields] = entry as [unknown, unknown];
+        const seq = parseSeq(String(id));
+        if (seq === undefined || !Array.isArray(fields)) continue;
+        if (this.#lastSeen !== undefined && !after(seq, this.#lastSeen)) continue;
+        fresh++;
+        this.#deliver(String(fields[1]), seq);
+      }
+      if (fresh === 0) break;
     }
   }
 
