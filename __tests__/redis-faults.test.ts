@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Socket as ClientSocket } from "engine.io-client";
 import type { SessionSocket } from "../lib";
+import { RedisSessionBus } from "../lib/redis";
 import {
   ZERO_STATS,
   client,
@@ -13,6 +16,7 @@ import {
   type TransportMode,
 } from "./helpers/app";
 import {
+  REDIS_MAJORS,
   closeRedis,
   connectRedis,
   describeRedis,
@@ -22,6 +26,7 @@ import {
   untilSubscribers,
   useRedis,
   type RedisClient,
+  type RedisMajor,
 } from "./helpers/redis";
 import {
   closeRedisNode,
@@ -59,8 +64,14 @@ describeRedis(
     /** Logged in before the outage, with sockets on A and B. */
     let alice: User;
     let dave: User;
+    /** Logged in before the outage, no sockets: C (no bus, offline queue) destroys it meanwhile. */
+    let carl: string;
     /** alice's socket on E. */
     let eClient: ClientSocket;
+    /** A bare bus on its own client: what its status callback heard. */
+    let statusClient: RedisClient;
+    let statusBus: RedisSessionBus;
+    const statuses: string[] = [];
 
     /** A node that logs session_end and client messages, with a short lookupTimeout. */
     function startNode(
@@ -98,7 +109,14 @@ describeRedis(
       await untilSubscribers(probe, channel, 3); // A, B and E
       alice = await userOnAandB("alice");
       dave = await userOnAandB("dave");
+      carl = sessionIdOf(await a.app.login("carl"));
       eClient = (await connectTo(e, "websocket", alice.cookie)).client;
+      statusClient = await connectRedis(redis.url, { reconnectEvery: RECONNECT_EVERY });
+      statusBus = new RedisSessionBus(statusClient, { channel: uniqueName("status") });
+      await statusBus.subscribe(
+        () => undefined,
+        (status) => statuses.push(status),
+      );
     }, 15_000);
 
     async function userOnAandB(name: string): Promise<User> {
@@ -116,11 +134,15 @@ describeRedis(
     afterAll(async () => {
       closeClients();
       for (const node of all()) await closeRedisNode(node);
+      await statusBus.close();
+      await closeRedis(statusClient);
       await closeRedis(probe);
     });
 
     describe("while Redis is down", () => {
       beforeAll(async () => {
+        // A snapshot first: the sessions outlive the crash, as on a Redis with persistence.
+        await probe.sendCommand(["SAVE"]);
         await redis.server?.kill();
         await eventually(() => all().every((node) => !node.redis.isReady), 3000, "clients saw it");
       });
@@ -162,31 +184,39 @@ describeRedis(
         expect(b.server.stats.sockets).toBe(2);
       });
 
-      it("ends closeSession's local sockets, while the other nodes miss the message", async () => {
+      it("reports the bus disconnected", async () => {
+        await until(() => statuses.length > 0);
+        expect(statuses).toEqual(["disconnected"]);
+      });
+
+      it("ends closeSession's local sockets at once; the other nodes cannot hear it yet", async () => {
         expect(b.server.closeSession(dave.sessionId)).toBe(1);
 
         expect(eventsOf(b, dave.sockets[1])).toEqual(["session_end closed"]);
-        // Pub/sub is at most once: the publish failed (offline queue disabled) and is not retried.
+        // The publish failed (offline queue disabled): the bus holds it until Redis is back.
         await delay(300);
         expect(eventsOf(a, dave.sockets[0])).toEqual([]);
         expect(dave.clients[0].readyState).toBe("open");
       });
 
-      it("rejects destroySession with STORE_ERROR and ends no socket", async () => {
+      it("rejects destroySession with STORE_ERROR, yet ends the session's sockets here at once", async () => {
+        const start = performance.now();
+
         await expect(a.server.destroySession(alice.sessionId)).rejects.toMatchObject({
           code: "STORE_ERROR",
         });
 
-        for (const socket of alice.clients) expect(socket.readyState).toBe("open");
-        expect(eventsOf(a, alice.sockets[0]).some((event) => event.startsWith("session_end"))).toBe(
-          false,
-        );
+        expect(performance.now() - start).toBeLessThan(LOOKUP_TIMEOUT);
+        expect(eventsOf(a, alice.sockets[0])).toContain("session_end destroyed");
+        await until(() => alice.clients[0].readyState === "closed");
+        // B hears it once Redis is back (see below).
+        expect(alice.clients[1].readyState).toBe("open");
       });
 
       it("rejects destroySession with TIMEOUT after lookupTimeout when node-redis queues offline", async () => {
         const start = performance.now();
 
-        await expect(c.server.destroySession(alice.sessionId)).rejects.toMatchObject({
+        await expect(c.server.destroySession(carl)).rejects.toMatchObject({
           code: "TIMEOUT",
         });
 
@@ -223,7 +253,37 @@ describeRedis(
             expect(socket.session.user).toEqual({ name: "alice again" });
           }
         }
-        // No persistence in this redis-server: sessions from before the outage are gone.
+        // The snapshot kept the sessions from before the outage.
+        const { socket } = await connectTo(a, "websocket", dave.cookie);
+        expect(socket.session.user).toEqual({ name: "dave" });
+      });
+
+      it("reports the bus connected again", async () => {
+        await until(() => statuses.length === 2, 5000);
+        expect(statuses).toEqual(["disconnected", "connected"]);
+      });
+
+      it("delivers a closeSession published during the outage to the other nodes", async () => {
+        await until(() => eventsOf(a, dave.sockets[0]).includes("session_end closed"), 5000);
+        expect(
+          eventsOf(a, dave.sockets[0]).filter((event) => event.startsWith("session_end")),
+        ).toEqual(["session_end closed"]);
+      });
+
+      it("ends the sockets of a session destroyed during the outage on the other nodes, destroyed", async () => {
+        const ends = (): string[] =>
+          eventsOf(b, alice.sockets[1]).filter((event) => event.startsWith("session_end"));
+        await until(() => ends().length > 0, 5000);
+        expect(ends()).toEqual(["session_end destroyed"]);
+      });
+
+      it("keeps a session destroyed during the outage destroyed", async () => {
+        // The delete failed while Redis was down: it must not come back with the snapshot.
+        await eventually(
+          async () => (await probe.exists(`sess:${alice.sessionId}`)) === 0,
+          5000,
+          "deleted",
+        );
         const { code } = await refused(a, "polling", alice.cookie);
         expect(code).toBe("NOT_FOUND");
       });
@@ -241,14 +301,118 @@ describeRedis(
 
         await until(() => eventsOf(a, onA.socket).includes("session_end destroyed"));
         expect(eventsOf(b, onB.socket)).toContain("session_end destroyed");
-        // The sockets from before the outage are still there and can be ended from afar again.
-        expect(alice.clients[0].readyState).toBe("open");
-        expect(dave.clients[0].readyState).toBe("open");
-        b.server.closeSession(alice.sessionId);
-        b.server.closeSession(dave.sessionId);
-        await until(() => eventsOf(a, alice.sockets[0]).includes("session_end closed"));
-        await until(() => eventsOf(a, dave.sockets[0]).includes("session_end closed"));
       });
+    });
+  },
+  { control: true },
+);
+
+/**
+ * A child process with a subscribed bus on a client of `major`: on "close" on stdin, it closes the
+ * bus, drops its client and prints how long `bus.close()` took. Nothing else keeps it alive, so it
+ * must then exit by itself.
+ */
+const CLOSE_CHILD = `
+const { performance } = require("node:perf_hooks");
+const { createClient } = require(process.env.MAJOR === "6" ? "redis-v6" : "redis");
+const { RedisSessionBus } = require(process.env.LIB);
+(async () => {
+  const client = createClient({ url: process.env.REDIS_URL });
+  client.on("error", () => undefined);
+  await client.connect();
+  const bus = new RedisSessionBus(client, { channel: "close-test" });
+  await bus.subscribe(() => undefined);
+  process.stdout.write("ready\\n");
+  process.stdin.once("data", async () => {
+    process.stdin.destroy();
+    const start = performance.now();
+    await bus.close();
+    const took = performance.now() - start;
+    client.destroy();
+    process.stdout.write("closed " + took.toFixed(0) + "\\n");
+  });
+})();
+`;
+
+/** Starts the child; resolves once its bus subscribed. */
+async function closeChild(url: string, major: RedisMajor) {
+  const child = spawn(
+    process.execPath,
+    ["-r", "ts-node/register/transpile-only", "-e", CLOSE_CHILD],
+    {
+      cwd: path.join(__dirname, ".."),
+      env: {
+        ...process.env,
+        MAJOR: String(major),
+        REDIS_URL: url,
+        LIB: path.join(__dirname, "..", "lib", "redis.ts"),
+        TS_NODE_PROJECT: path.join(__dirname, "..", "tsconfig.json"),
+      },
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number>((resolve) => {
+    child.once("exit", () => {
+      resolve(performance.now());
+    });
+  });
+  await eventually(() => output.includes("ready"), 15_000, "the child's bus subscribed");
+  return {
+    /** Asks the child to close; resolves with how long close() took and when the child exited. */
+    async close(): Promise<{ closeMs: number; exitMs: number }> {
+      const start = performance.now();
+      child.stdin.write("close\n");
+      const exitedAt = await Promise.race([
+        exited,
+        delay(5000).then(() => {
+          child.kill("SIGKILL");
+          return Number.POSITIVE_INFINITY;
+        }),
+      ]);
+      return {
+        closeMs: Number(/closed (\d+)/.exec(output)?.[1] ?? Infinity),
+        exitMs: exitedAt - start,
+      };
+    },
+  };
+}
+
+describeRedis(
+  "RedisSessionBus#close against an unreachable Redis",
+  () => {
+    const redis = useRedis({ control: true });
+
+    describe.each(REDIS_MAJORS)("on node-redis %i", (major) => {
+      it("gives up on a paused Redis after 1 s and lets the process exit", async () => {
+        const child = await closeChild(redis.url, major);
+        redis.server?.pause();
+        try {
+          const { closeMs, exitMs } = await child.close();
+
+          expect(closeMs).toBeGreaterThanOrEqual(900);
+          expect(closeMs).toBeLessThan(1500);
+          expect(exitMs).toBeLessThan(2500);
+        } finally {
+          redis.server?.resume();
+        }
+      }, 30_000);
+
+      it("closes at once when Redis is stopped, and lets the process exit", async () => {
+        const child = await closeChild(redis.url, major);
+        await redis.server?.kill();
+        try {
+          const { closeMs, exitMs } = await child.close();
+
+          expect(closeMs).toBeLessThan(500);
+          expect(exitMs).toBeLessThan(1500);
+        } finally {
+          await redis.server?.restart();
+        }
+      }, 30_000);
     });
   },
   { control: true },

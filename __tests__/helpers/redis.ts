@@ -1,6 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createClient } from "redis";
 import { createClient as createClientV6 } from "redis-v6";
 import { delay } from "./app";
@@ -109,6 +112,8 @@ function answersPing(port: number): Promise<boolean> {
 /** A `redis-server` this process started on 127.0.0.1, without persistence. */
 export class RedisServer {
   readonly port: number;
+  /** Where a `SAVE` writes its snapshot (and a restart loads it from): removed by `stop()`. */
+  readonly dir = mkdtempSync(path.join(tmpdir(), "eio-redis-"));
   #process: ChildProcess | undefined;
   #output = "";
 
@@ -146,7 +151,11 @@ export class RedisServer {
     this.#output = "";
     const child = spawn(
       BINARY,
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      [
+        ...["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        // No automatic snapshots; an explicit SAVE (fault tests) lands here, not in the repo.
+        ...["--dir", this.dir, "--dbfilename", "dump.rdb"],
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#process = child;
@@ -191,9 +200,10 @@ export class RedisServer {
     return this.#signal("SIGKILL");
   }
 
-  /** Stops the process (SIGTERM) and waits for it to exit. */
-  stop(): Promise<void> {
-    return this.#signal("SIGTERM");
+  /** Stops the process (SIGTERM), waits for it to exit, and removes its directory. */
+  async stop(): Promise<void> {
+    await this.#signal("SIGTERM");
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   async #signal(signal: NodeJS.Signals): Promise<void> {
