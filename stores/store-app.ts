@@ -17,14 +17,18 @@ export const DEFAULT_MAX_AGE = 60_000;
 /**
  * The HTTP side: Express + express-session over the store under test, `rolling: true` (every
  * request moves the expiry: express-session calls `store.touch` on unchanged sessions), on
- * 127.0.0.1. Routes: `/login?name=&maxAge=`, `/whoami`, `/counter?value=`, `/logout`.
+ * 127.0.0.1. Routes: `/login?name=&maxAge=` (`maxAge=none`: a browser-session cookie), `/whoami`,
+ * `/counter?value=`, `/logout`.
  */
 export interface StoreApp {
   readonly app: express.Express;
   readonly url: string;
   readonly httpServer: http.Server;
-  /** Logs in; resolves with the `Cookie` header value. `maxAge` (ms) sets this session's lifetime. */
-  login(name: string, maxAge?: number): Promise<string>;
+  /**
+   * Logs in; resolves with the `Cookie` header value. `maxAge` (ms) sets this session's lifetime;
+   * `null` makes it a browser-session cookie (no `expires`: the stores' default TTL).
+   */
+  login(name: string, maxAge?: number | null): Promise<string>;
   /** `GET /whoami`. */
   whoami(cookie: string): Promise<WhoAmI>;
   /** `GET /counter?value=`: changes the session over HTTP. */
@@ -57,7 +61,10 @@ export async function startStoreApp(store: session.Store): Promise<StoreApp> {
   );
   app.get("/login", (req, res) => {
     req.session.user = { name: typeof req.query.name === "string" ? req.query.name : "" };
-    if (typeof req.query.maxAge === "string") req.session.cookie.maxAge = Number(req.query.maxAge);
+    const { maxAge } = req.query;
+    // What express-session stores without a `maxAge` option (its typings leave out the null).
+    if (maxAge === "none") (req.session.cookie as { maxAge: number | null }).maxAge = null;
+    else if (typeof maxAge === "string") req.session.cookie.maxAge = Number(maxAge);
     res.json({ ok: true });
   });
   app.get("/whoami", (req, res) => {
@@ -84,7 +91,7 @@ export async function startStoreApp(store: session.Store): Promise<StoreApp> {
     url,
     httpServer,
     async login(name, maxAge) {
-      const query = maxAge === undefined ? "" : `&maxAge=${maxAge}`;
+      const query = maxAge === undefined ? "" : `&maxAge=${maxAge ?? "none"}`;
       const reply = await ok(url, `/login?name=${encodeURIComponent(name)}${query}`);
       const line = reply.setCookie.find((value) => value.startsWith("connect.sid="));
       if (line === undefined) throw new Error("login set no session cookie");
