@@ -9,7 +9,9 @@
 //   DEBUG=engine.io-session  explains every handshake that found no session
 //   REDIS_URL=redis://127.0.0.1:6379 npm start
 //                            sessions in Redis (connect-redis) and a RedisSessionBus: run it twice
-//                            on two ports, and a logout on one ends the tabs of the other
+//                            on two ports, and a logout on one ends the tabs of the other:
+//     REDIS_URL=redis://127.0.0.1:6379 PORT=3000 node examples/server.js
+//     REDIS_URL=redis://127.0.0.1:6379 PORT=3001 node examples/server.js
 
 const http = require("node:http");
 const path = require("node:path");
@@ -19,6 +21,9 @@ const session = require("express-session");
 const { SessionServer } = require("..");
 
 const port = Number(process.env.PORT ?? 3000);
+// Which process served a socket: shown on the page, so tabs on two nodes tell themselves apart.
+const nodeId = `${require("node:os").hostname()}:${process.pid}`;
+let nodeLabel = `port ${port}`;
 const secret = process.env.SESSION_SECRET ?? "engine.io-session demo secret";
 
 // The session store, shared by express-session (HTTP) and SessionServer (sockets). By default the
@@ -27,6 +32,7 @@ const secret = process.env.SESSION_SECRET ?? "engine.io-session demo secret";
 // process of the demo. Any express-session store works the same way: pass it to both.
 const redisUrl = process.env.REDIS_URL;
 let redis; // the node-redis client, with REDIS_URL only
+let tabsSubscriber; // its duplicate, subscribed to the demo's own tab-count channel
 let store;
 let bus;
 if (redisUrl) {
@@ -136,10 +142,37 @@ function send(socket, message) {
   socket.send(JSON.stringify(message));
 }
 
-/** Tells every tab of a session how many tabs it has open. */
+/** Tells this node's tabs of a session how many tabs it has open (on every node). */
+function tellTabs(sessionId, tabs) {
+  for (const each of server.socketsOf(sessionId)) send(each, { type: "tabs", tabs });
+}
+
+// With Redis, tabs of one user may sit on several processes: each process keeps its own count of a
+// session's sockets in a Redis hash (one field per process) and says so on a channel; every process
+// then tells its own sockets of that session the total. Not part of the library: the demo's own.
+const TABS_CHANNEL = "engine.io-session-demo:tabs";
+const tabsKey = (sessionId) => `engine.io-session-demo:tabs:${sessionId}`;
+
+async function totalTabs(sessionId) {
+  const counts = await redis.hVals(tabsKey(sessionId));
+  return counts.reduce((sum, count) => sum + Number(count), 0);
+}
+
+/** A socket of the session opened or closed here. */
 function announceTabs(sessionId) {
-  const sockets = server.socketsOf(sessionId);
-  for (const each of sockets) send(each, { type: "tabs", tabs: sockets.length });
+  const local = server.socketsOf(sessionId).length;
+  if (!redis) {
+    tellTabs(sessionId, local);
+    return;
+  }
+  const key = tabsKey(sessionId);
+  const write =
+    local === 0
+      ? redis.hDel(key, nodeId)
+      : redis.hSet(key, nodeId, String(local)).then(() => redis.expire(key, 24 * 60 * 60));
+  write
+    .then(() => redis.publish(TABS_CHANNEL, sessionId))
+    .catch((error) => console.warn(`tab count: ${error.message}`));
 }
 
 server.on("session", (socket, data) => {
@@ -148,6 +181,7 @@ server.on("session", (socket, data) => {
     name: data.user?.name ?? "(anonymous)",
     counter: data.counter ?? 0,
     transport: socket.transport,
+    node: nodeLabel,
   });
   announceTabs(socket.sessionId);
 
@@ -202,9 +236,22 @@ server.on("session_error", (error) => {
 
 async function start() {
   // The bus subscribes on its own connection; the store and the bus publish on this one.
-  if (redis) await redis.connect();
+  if (redis) {
+    await redis.connect();
+    tabsSubscriber = redis.duplicate();
+    tabsSubscriber.on("error", () => undefined); // reconnects by itself, like `redis`
+    await tabsSubscriber.connect();
+    await tabsSubscriber.subscribe(TABS_CHANNEL, (sessionId) => {
+      if (server.socketsOf(sessionId).length === 0) return;
+      totalTabs(sessionId).then(
+        (tabs) => tellTabs(sessionId, tabs),
+        (error) => console.warn(`tab count: ${error.message}`),
+      );
+    });
+  }
   httpServer.listen(port, () => {
     const address = httpServer.address();
+    nodeLabel = `port ${address.port}`;
     console.log(`engine.io-session demo listening on http://localhost:${address.port}`);
   });
 }
@@ -219,6 +266,7 @@ function stop(signal) {
   stopping = true;
   console.log(`${signal}: stopping`);
   server.close(); // closes every socket, stops the session timers and unsubscribes the bus
+  if (tabsSubscriber?.isOpen) tabsSubscriber.destroy();
   httpServer.close(() => {
     // The bus leaves the app's client open: close it last.
     if (redis?.isOpen) redis.close().finally(() => process.exit(0));

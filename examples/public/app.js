@@ -89,6 +89,7 @@ function receive(message) {
     case "hello":
       $("who").textContent = message.name;
       $("transport").textContent = message.transport;
+      $("node").textContent = message.node ?? "–";
       setCounter(message.counter, "live over the socket");
       break;
     case "transport":
