@@ -410,6 +410,26 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
         if (row.persistent) expect(ends(watch, live.socket)).toEqual([]);
         if (row.persistent) expect(await handshake("polling", before)).toBe("open");
       });
+
+      it("destroySession while the backing server is down rejects (STORE_ERROR or TIMEOUT) and still ends the sockets (destroyed)", async () => {
+        const spec = state.servers[kind];
+        if (spec === undefined) throw new Error(`no ${kind}`);
+        const cookie = await app.login("carol");
+        const { server, watch, connect } = await rig(app, opened, { lookupTimeout: 1500 });
+        const polling = await connect("polling", cookie);
+        const websocket = await connect("websocket", cookie);
+        await stop(spec);
+        cleanups.push(() => start(spec));
+        const asked = Date.now();
+        const result = await server.destroySession(sessionIdOf(cookie)).then(
+          (closed) => `resolved ${closed}`,
+          (error: unknown) => (error as { code?: string }).code,
+        );
+        expect(Date.now() - asked).toBeLessThan(4000);
+        expect(result).toMatch(/^(STORE_ERROR|TIMEOUT)$/);
+        expect(ends(watch, polling.socket)).toEqual(["session_end destroyed"]);
+        expect(ends(watch, websocket.socket)).toEqual(["session_end destroyed"]);
+      });
     }
   });
 }
