@@ -417,3 +417,141 @@ describeRedis(
   },
   { control: true },
 );
+
+describeRedis(
+  "RedisSessionBus while Redis cannot answer",
+  () => {
+    const redis = useRedis({ control: true });
+    const closers: (() => Promise<void>)[] = [];
+
+    afterEach(async () => {
+      for (const close of closers.splice(0).reverse()) await close();
+      if (redis.server?.running === false) await redis.server.restart();
+      redis.server?.resume();
+    });
+
+    /** A subscribed bus on its own client; `received` collects what its listener got. */
+    async function bus(
+      major: RedisMajor,
+      channel: string,
+      options: { offlineQueue?: boolean } = {},
+    ) {
+      const client = await connectRedis(redis.url, {
+        major,
+        reconnectEvery: RECONNECT_EVERY,
+        disableOfflineQueue: options.offlineQueue !== true,
+      });
+      const made = new RedisSessionBus(client, { channel });
+      const received: string[] = [];
+      await made.subscribe((message) => {
+        received.push(message.sessionId);
+      });
+      closers.push(async () => {
+        await made.close();
+        await closeRedis(client);
+      });
+      return { bus: made, client, received };
+    }
+
+    describe.each(REDIS_MAJORS)("on node-redis %i", (major) => {
+      it("sends what was published during the outage, in order, once Redis is back", async () => {
+        const channel = uniqueName("outbox");
+        const sender = await bus(major, channel);
+        const receiver = await bus(major, channel);
+        await redis.server?.kill();
+        await eventually(() => !sender.client.isReady, 3000, "sender saw it");
+
+        for (let index = 0; index < 1005; index++) {
+          await sender.bus.publish({ type: "update", origin: "sender", sessionId: `s${index}` });
+        }
+        await redis.server?.restart();
+
+        // 1,000 are kept: the 5 oldest were dropped.
+        await eventually(() => receiver.received.length === 1000, 10_000, "all delivered");
+        expect(receiver.received[0]).toBe("s5");
+        expect(receiver.received.at(-1)).toBe("s1004");
+        expect(receiver.received).toEqual(
+          [...receiver.received].sort((x, y) => Number(x.slice(1)) - Number(y.slice(1))),
+        );
+      }, 30_000);
+
+      it("drops the outbox on close without rejecting", async () => {
+        const channel = uniqueName("outbox-close");
+        const sender = await bus(major, channel);
+        await redis.server?.kill();
+        await eventually(() => !sender.client.isReady, 3000, "sender saw it");
+        await sender.bus.publish({ type: "update", origin: "sender", sessionId: "lost" });
+
+        await expect(sender.bus.close()).resolves.toBeUndefined();
+      });
+
+      it("rejects lock() with STORE_ERROR while Redis is down, and release() never rejects", async () => {
+        const channel = uniqueName("lock-down");
+        const one = await bus(major, channel);
+        const lease = await one.bus.lock("alice", 5000, 1000);
+        await redis.server?.kill();
+        await eventually(() => !one.client.isReady, 3000, "client saw it");
+
+        await expect(one.bus.lock("bob", 5000, 1000)).rejects.toMatchObject({
+          code: "STORE_ERROR",
+        });
+        expect(await lease.held()).toBe(false);
+        await expect(lease.release()).resolves.toBeUndefined();
+      });
+
+      it("bounds lock(), held() and release() while Redis is paused", async () => {
+        const channel = uniqueName("lock-paused");
+        const one = await bus(major, channel, { offlineQueue: true });
+        const lease = await one.bus.lock("alice", 600, 1000);
+        redis.server?.pause();
+
+        let start = performance.now();
+        await expect(one.bus.lock("bob", 5000, 200)).rejects.toMatchObject({ code: "TIMEOUT" });
+        expect(performance.now() - start).toBeLessThan(700);
+        start = performance.now();
+        // Bounded by the lease's own expiry (600 ms from the SET).
+        expect(await lease.held()).toBe(false);
+        expect(performance.now() - start).toBeLessThan(900);
+        start = performance.now();
+        await lease.release();
+        expect(performance.now() - start).toBeLessThan(1500);
+        redis.server?.resume();
+        // The SET that answered too late is freed as it lands: bob's lock is free again.
+        await eventually(
+          async () => (await one.client.exists(`${channel}:lock:{bob}`)) === 0,
+          3000,
+          "late lock freed",
+        );
+        const bob = await one.bus.lock("bob", 5000, 1000);
+        expect(await bob.held()).toBe(true);
+        await bob.release();
+      }, 20_000);
+
+      it("keeps delivering when the listener throws", async () => {
+        const channel = uniqueName("throws");
+        const client = await connectRedis(redis.url, { major });
+        const made = new RedisSessionBus(client, { channel });
+        const received: string[] = [];
+        await made.subscribe(
+          (message) => {
+            received.push(message.sessionId);
+            throw new Error("app bug");
+          },
+          () => {
+            throw new Error("app bug too");
+          },
+        );
+        closers.push(async () => {
+          await made.close();
+          await closeRedis(client);
+        });
+
+        await made.publish({ type: "update", origin: "x", sessionId: "a" });
+        await made.publish({ type: "update", origin: "x", sessionId: "b" });
+        await eventually(() => received.length === 2, 3000, "both delivered");
+        expect(received).toEqual(["a", "b"]);
+      });
+    });
+  },
+  { control: true },
+);
