@@ -107,6 +107,22 @@ async function remaining(opened: OpenedStore, sid: string): Promise<number | und
   return at === undefined ? undefined : at - Date.now();
 }
 
+/** The record as the store's own `get` returns it (what the next HTTP request loads). */
+function stored(opened: OpenedStore, sid: string): Promise<MatrixSession | undefined> {
+  return new Promise((resolve, reject) => {
+    opened.store.get(sid, (error: unknown, record) => {
+      if (error) reject(error instanceof Error ? error : new Error("store get failed"));
+      else resolve(record ?? undefined);
+    });
+  });
+}
+
+/** A stored cookie without its expiry (which every write moves). */
+function cookieFields(record: MatrixSession | undefined): Record<string, unknown> {
+  const { expires, ...fields } = (record?.cookie ?? {}) as Record<string, unknown>;
+  return { ...fields, expires: typeof expires };
+}
+
 /** Store TTLs are whole seconds (rounded up, down or to nearest): allow that and some latency. */
 const ROUNDING_MS = 1500;
 
@@ -245,6 +261,21 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
         expect({ [after]: (left ?? 0) > maxAge - 5000 }).toEqual({ [after]: true });
       }
       expect((await app.whoami(cookie)).counter).toBe(5);
+    });
+
+    it("socket writes keep the stored cookie's fields as express-session stored them", async () => {
+      const cookie = await app.login("ada");
+      const sid = sessionIdOf(cookie);
+      const before = cookieFields(await stored(opened, sid));
+      const { connect } = await rig(app, opened);
+      const { socket } = await connect("websocket", cookie);
+      await socket.updateSession(increment);
+      const afterUpdate = cookieFields(await stored(opened, sid));
+      await socket.touchSession();
+      const afterTouch = cookieFields(await stored(opened, sid));
+      expect(before).toMatchObject({ originalMaxAge: DEFAULT_MAX_AGE, sameSite: "lax" });
+      expect({ afterUpdate, afterTouch }).toEqual({ afterUpdate: before, afterTouch: before });
+      expect(await app.setCookieOf(cookie)).toMatch(/; SameSite=Lax$/);
     });
 
     it("a browser-session cookie (no maxAge) gets the same store TTL from socket writes as from HTTP", async () => {

@@ -31,6 +31,8 @@ export interface StoreApp {
   login(name: string, maxAge?: number | null): Promise<string>;
   /** `GET /whoami`. */
   whoami(cookie: string): Promise<WhoAmI>;
+  /** `GET /whoami`, the `Set-Cookie` line of the session cookie (`rolling`: every response has one). */
+  setCookieOf(cookie: string): Promise<string | undefined>;
   /** `GET /counter?value=`: changes the session over HTTP. */
   setCounter(cookie: string, value: number): Promise<void>;
   /** `GET /logout`: express-session's `destroy`. */
@@ -56,7 +58,7 @@ export async function startStoreApp(store: session.Store): Promise<StoreApp> {
       resave: false,
       saveUninitialized: false,
       rolling: true,
-      cookie: { maxAge: DEFAULT_MAX_AGE },
+      cookie: { maxAge: DEFAULT_MAX_AGE, sameSite: "lax" },
     }),
   );
   app.get("/login", (req, res) => {
@@ -99,6 +101,10 @@ export async function startStoreApp(store: session.Store): Promise<StoreApp> {
     },
     async whoami(cookie) {
       return (await ok(url, "/whoami", cookie)).body as WhoAmI;
+    },
+    async setCookieOf(cookie) {
+      const reply = await ok(url, "/whoami", cookie);
+      return reply.setCookie.find((value) => value.startsWith("connect.sid="));
     },
     async setCounter(cookie, value) {
       await ok(url, `/counter?value=${value}`, cookie);
