@@ -306,6 +306,16 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       });
     });
 
+    it("a session the store expired ends its sockets (expired); new handshakes are NOT_FOUND", async () => {
+      const maxAge = 1500;
+      const cookie = await app.login("ada", maxAge);
+      const { watch, connect, handshake } = await rig(app, opened, { revalidateInterval: 300 });
+      const { socket } = await connect("websocket", cookie);
+      await until(() => ends(watch, socket).length > 0, maxAge + 4000);
+      expect(ends(watch, socket)).toEqual(["session_end expired"]);
+      expect(await handshake("polling", cookie)).toMatch(/^refused.*NOT_FOUND/);
+    });
+
     it("revalidation notices an HTTP logout: session_end expired", async () => {
       const cookie = await app.login("ada");
       const { watch, connect } = await rig(app, opened, { revalidateInterval: 300 });
