@@ -54,14 +54,10 @@ export interface RedisSubscriberLike {
   ): Promise<unknown>;
   /** Unsubscribes from `channel`. */
   unsubscribe(channel: string): Promise<unknown>;
-  /** node-redis 5 and 6: a graceful `QUIT` after pending replies. */
-  close?(): Promise<unknown>;
-  /** Closes the connection where there is no `close()` (node-redis before 5). */
-  quit?(): Promise<unknown>;
-  /** node-redis 5 and 6: drops the connection at once, pending commands fail, no reconnection. */
-  destroy?(): void;
-  /** Drops the connection at once where there is no `destroy()` (node-redis 4). */
-  disconnect?(): Promise<unknown>;
+  /** Closes the connection gracefully, after the pending replies (node-redis `close()`). */
+  close(): Promise<unknown>;
+  /** Drops the connection at once: pending commands fail, no reconnection (node-redis `destroy()`). */
+  destroy(): void;
   /**
    * Connection events: `"error"` (node-redis reconnects by itself; without a listener the process
    * would crash), `"end"`, `"reconnecting"` and `"ready"` (connected and resubscribed).
@@ -169,6 +165,11 @@ function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T |
 }
 
 const TIMED_OUT: unique symbol = Symbol("timed out");
+
+/** An error's message for a debug line (never a secret: Redis errors carry none). */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => {
@@ -281,10 +282,7 @@ export class RedisSessionBus implements SessionBus {
     try {
       await this.#send(payload);
     } catch (error) {
-      debug(
-        "publish failed (%s): held in the outbox until Redis answers",
-        error instanceof Error ? error.message : "unknown",
-      );
+      debug("publish failed (%s): held in the outbox until Redis answers", messageOf(error));
       this.#queue(payload);
     }
   }
@@ -307,7 +305,7 @@ export class RedisSessionBus implements SessionBus {
     this.#onStatus = onStatus;
     // node-redis reconnects by itself; without a listener an error event would crash the process.
     subscriber.on("error", (error) => {
-      debug("subscriber error: %s", error instanceof Error ? error.message : "unknown");
+      debug("subscriber error: %s", messageOf(error));
       if (!subscriber.isReady) this.#report("disconnected");
     });
     subscriber.on("end", () => {
@@ -358,18 +356,17 @@ export class RedisSessionBus implements SessionBus {
       ? (async () => {
           await subscriber.unsubscribe(this.#channel);
           await subscriber.unsubscribe(this.#unlockChannel);
-          await (subscriber.close ?? subscriber.quit)?.call(subscriber);
+          await subscriber.close();
           return true;
         })().catch(() => false)
       : Promise.resolve(false);
     if (!(await within(graceful, CLOSE_TIMEOUT_MS, false))) {
       debug("subscriber did not close in time: dropping the connection");
       try {
-        if (subscriber.destroy !== undefined) subscriber.destroy();
-        else await within(subscriber.disconnect?.() ?? Promise.resolve(), CLOSE_TIMEOUT_MS, 0);
+        subscriber.destroy();
       } catch (error) {
         // Already closed: nothing left to drop.
-        debug("dropping the subscriber: %s", error instanceof Error ? error.message : "unknown");
+        debug("dropping the subscriber: %s", messageOf(error));
       }
     }
   }
@@ -490,7 +487,7 @@ export class RedisSessionBus implements SessionBus {
       debug(
         "releasing the lock of %s failed (it expires by itself): %s",
         redactId(sessionId),
-        error instanceof Error ? error.message : "unknown",
+        messageOf(error),
       );
     }
   }
@@ -557,7 +554,7 @@ export class RedisSessionBus implements SessionBus {
     try {
       this.#listener?.(message);
     } catch (error) {
-      debug("the bus listener threw: %s", error instanceof Error ? error.message : "unknown");
+      debug("the bus listener threw: %s", messageOf(error));
     }
   }
 
@@ -581,10 +578,7 @@ export class RedisSessionBus implements SessionBus {
       }
     } catch (error) {
       // The server's own re-check after "connected" still catches what reached the store.
-      debug(
-        "could not read the missed messages: %s",
-        error instanceof Error ? error.message : "unknown",
-      );
+      debug("could not read the missed messages: %s", messageOf(error));
     } finally {
       const held = this.#held;
       this.#held = undefined;
@@ -633,7 +627,7 @@ export class RedisSessionBus implements SessionBus {
     try {
       this.#onStatus?.(status);
     } catch (error) {
-      debug("the status listener threw: %s", error instanceof Error ? error.message : "unknown");
+      debug("the status listener threw: %s", messageOf(error));
     }
   }
 
