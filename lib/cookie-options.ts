@@ -40,3 +40,15 @@ export function cookieOptions(cookie: unknown, option: string): SessionCookieOpt
   }
   return { ...(cookie as SessionCookieOptions) };
 }
+
+/** RFC 6265 token: what `cookie` 1.x accepts as a cookie name. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Checks a cookie name as `cookie` would serialize it. Throws a `TypeError` that says what to fix. */
+export function checkCookieName(name: unknown, option: string): asserts name is string {
+  if (typeof name !== "string" || !COOKIE_NAME.test(name)) {
+    fail(
+      `\`${option}\` must be the cookie name express-session uses (an RFC 6265 token: letters, digits and !#$%&'*+-.^_\`|~), got ${describe(name)}`,
+    );
+  }
+}

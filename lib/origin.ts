@@ -14,8 +14,13 @@ export type OriginsOption =
   | readonly string[]
   | ((origin: string | undefined, req: IncomingMessage) => boolean);
 
-/** Decides one request; throws whatever a user function throws. */
-export type OriginCheck = (req: IncomingMessage) => boolean;
+/**
+ * Decides one handshake: `undefined` when allowed, else why not. Throws whatever a user function
+ * throws.
+ */
+export type OriginCheck = (
+  req: IncomingMessage & { _query?: Record<string, string | undefined> },
+) => string | undefined;
 
 /** `scheme://host[:port]`, lower-cased, without a trailing slash: how browsers send `Origin`. */
 function normalize(origin: string): string {
@@ -36,8 +41,20 @@ function isSameOrigin(origin: string, req: IncomingMessage): boolean {
   }
 }
 
-/** Compiles the option once into the per-handshake check. */
-export function originCheck(option: OriginsOption): OriginCheck {
+/** Compiles the options once into the per-handshake check. */
+export function originCheck(option: OriginsOption, jsonp: boolean): OriginCheck {
+  const allowed = originAllowed(option);
+  return (req) => {
+    if (!jsonp && typeof req._query?.j === "string") {
+      return "JSONP polling is off (option `jsonp`): a JSONP response is readable by any page";
+    }
+    if (allowed(req)) return undefined;
+    const origin = String(req.headers.origin);
+    return `origin ${JSON.stringify(origin.slice(0, 100))} may not open a socket here: list it in \`origins\``;
+  };
+}
+
+function originAllowed(option: OriginsOption): (req: IncomingMessage) => boolean {
   if (typeof option === "function") {
     return (req) => option(req.headers.origin, req);
   }
