@@ -98,7 +98,11 @@ describe("what a store is told and believed", () => {
     const sid = sessionIdOf(cookie);
     // The HTTP app wrote to its MemoryStore; seed the TTL store with the same session.
     const record = await setup.app.stored(sid);
-    await new Promise<void>((resolve) => store.set?.(sid, record!, () => { resolve(); }));
+    await new Promise<void>((resolve) =>
+      store.set?.(sid, record!, () => {
+        resolve();
+      }),
+    );
     const { socket } = await connectLive(setup.app, setup.watch, "websocket", cookie);
 
     await delay(900); // more than twice the cookie's maxAge
@@ -116,7 +120,11 @@ describe("what a store is told and believed", () => {
     const cookie = await setup.app.login("ann");
     const sid = sessionIdOf(cookie);
     const record = await setup.app.stored(sid);
-    await new Promise<void>((resolve) => store.set?.(sid, record!, () => { resolve(); }));
+    await new Promise<void>((resolve) =>
+      store.set?.(sid, record!, () => {
+        resolve();
+      }),
+    );
     store.written.length = 0;
     const { socket } = await connectLive(setup.app, setup.watch, "polling", cookie);
 
@@ -365,7 +373,11 @@ describe("refreshes never go back in time", () => {
     const answers: (() => void)[] = [];
     const get = setup.store.get.bind(setup.store);
     setup.store.get = (id, callback: StoreCallback<SessionRecord | null>) =>
-      get(id, (error, record) => answers.push(() => { callback(error, record); }));
+      get(id, (error, record) =>
+        answers.push(() => {
+          callback(error, record);
+        }),
+      );
 
     await setup.app.setCounter(cookie, 1);
     deliver({ type: "update", origin: "other", sessionId: sid });
@@ -388,7 +400,9 @@ describe("records no store can write", () => {
     const cookie = await setup.app.login("ann");
     const get = setup.store.get.bind(setup.store);
     setup.store.get = (id, callback) =>
-      get(id, (error, record) => { callback(error, record && Object.assign(record, { big: 1n })); });
+      get(id, (error, record) => {
+        callback(error, record && Object.assign(record, { big: 1n }));
+      });
 
     await expect(outcome(client(setup.app, "websocket", cookie))).resolves.toMatchObject({
       kind: "error",
@@ -421,8 +435,9 @@ describe("an http server closed and listening again", () => {
     const server = new SessionServer(httpServer, { store, secret: SECRET, required: false });
     const listen = () =>
       new Promise<number>((resolve) =>
-        httpServer.listen(0, "127.0.0.1", () => { resolve((httpServer.address() as AddressInfo).port); },
-        ),
+        httpServer.listen(0, "127.0.0.1", () => {
+          resolve((httpServer.address() as AddressInfo).port);
+        }),
       );
     await listen();
     await new Promise((resolve) => httpServer.close(resolve));
@@ -461,7 +476,9 @@ describe("option `session`: one settings object for both sides", () => {
     });
     const cookie = await setup.app.login("ann");
     const seen = new Promise<string | undefined>((resolve) =>
-      server.once("session", (_socket, value) => { resolve(value.user?.name); }),
+      server.once("session", (_socket, value) => {
+        resolve(value.user?.name);
+      }),
     );
 
     await expect(
@@ -496,7 +513,9 @@ describe("option `session`: one settings object for both sides", () => {
             // @ts-expect-error -- not a field of AppSession
             record.notAField = 1;
           })
-          .then((value) => { resolve(value.counter); });
+          .then((value) => {
+            resolve(value.counter);
+          });
       });
     });
 
