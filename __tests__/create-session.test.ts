@@ -360,17 +360,6 @@ describe("SessionServer", () => {
           expect(shape(ours)).toEqual(shape(theirs));
         },
       );
-
-      it("takes the cookie options from `cookie` when it has no `name`, and gives engine.io no cookie", async () => {
-        const setup = await creating({ cookie: { maxAge: 60_000, sameSite: "lax" } });
-
-        const response = await pollingHandshake(setup.app.url);
-
-        expect(response.setCookie).toHaveLength(1);
-        const [ours] = sessionCookies(response.setCookie);
-        expect(ours.attributes).toMatchObject({ path: "/", httponly: true, samesite: "Lax" });
-        expect(typeof ours.attributes.expires).toBe("string");
-      });
     });
 
     describe("a socket-first engine.io-client with `withCredentials`", () => {

@@ -7,6 +7,7 @@ const defaultMessages: Record<SessionErrorCode, string> = {
   STORE_ERROR: "the session store failed",
   TIMEOUT: "the session store did not answer in time",
   HYDRATE_FAILED: "hydrate() failed",
+  SERVER_CLOSING: "the server is closing",
   BAD_ORIGIN: "the page's origin may not open a socket with this session",
 };
 

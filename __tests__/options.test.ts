@@ -61,7 +61,7 @@ const NOT_A_STORE =
 const secretMessage = (key: string, got: string): string =>
   `engine.io-session: \`${key}\` must be a non-empty string, got ${got}`;
 const nameMessage = (got: string): string =>
-  `engine.io-session: \`name\` must be the non-empty cookie name express-session uses, got ${got}`;
+  `engine.io-session: \`name\` must be the cookie name express-session uses (an RFC 6265 token: letters, digits and !#$%&'*+-.^_\`|~), got ${got}`;
 const requiredMessage = (got: string): string =>
   `engine.io-session: \`required\` must be true or false, got ${got}`;
 const timeoutMessage = (got: string): string =>
@@ -605,33 +605,10 @@ describe("live-session options", () => {
       }
     });
 
-    it("reads a cookie without a name as the session cookie when create is on", () => {
-      const settings = sessionSettings({ ...valid, create: true, cookie: { maxAge: 1000 } });
-
-      expect(settings.cookie).toEqual({ maxAge: 1000 });
-    });
-
-    it("leaves a cookie with a name to engine.io when create is on", () => {
-      const settings = sessionSettings({ ...valid, create: true, cookie: { name: "io" } });
-
-      expect(settings.cookie).toEqual({});
-    });
-
     it("leaves the cookie to engine.io when create is off", () => {
       const settings = sessionSettings({ ...valid, cookie: { path: "/app" } });
 
       expect(settings.cookie).toEqual({});
-    });
-
-    it("prefers sessionCookie over cookie", () => {
-      const settings = sessionSettings({
-        ...valid,
-        create: true,
-        sessionCookie: { path: "/session" },
-        cookie: { path: "/io" },
-      });
-
-      expect(settings.cookie).toEqual({ path: "/session" });
     });
 
     /** Each bad session cookie setting and the end of its message, after `sessionCookie.`. */
@@ -666,35 +643,6 @@ describe("live-session options", () => {
       );
     });
 
-    it.each(badCookies)("throws an error naming cookie for %p with create on", (cookie, rest) => {
-      expect(rejection({ ...valid, create: true, cookie })).toBe(
-        `engine.io-session: \`cookie.${rest}`,
-      );
-    });
-
-    it("names the option the user wrote in an exact message", () => {
-      expect(rejection({ ...valid, sessionCookie: { path: "" } })).toBe(
-        'engine.io-session: `sessionCookie.path` must be a non-empty string, got ""',
-      );
-      expect(rejection({ ...valid, create: true, cookie: { path: "" } })).toBe(
-        'engine.io-session: `cookie.path` must be a non-empty string, got ""',
-      );
-    });
-
-    it("checks only sessionCookie when both are given", () => {
-      const settings = sessionSettings({
-        ...valid,
-        create: true,
-        sessionCookie: { path: "/session" },
-        cookie: { path: "" },
-      });
-
-      expect(settings.cookie).toEqual({ path: "/session" });
-      expect(rejection({ ...valid, create: true, sessionCookie: { path: "" }, cookie: {} })).toBe(
-        'engine.io-session: `sessionCookie.path` must be a non-empty string, got ""',
-      );
-    });
-
     it.each([
       ["create is off", { cookie: { path: "" } }],
       ["create is false", { create: false, cookie: { maxAge: -1 } }],
@@ -716,26 +664,12 @@ describe("live-session options", () => {
       );
     });
 
-    it("leaves cookie: null to engine.io when create is on", () => {
-      expect(() => sessionSettings({ ...valid, create: true, cookie: null })).not.toThrow();
-      expect(sessionSettings({ ...valid, create: true, cookie: null }).cookie).toEqual({});
-    });
-
-    it("leaves a cookie that is not an object to engine.io when create is on", () => {
-      for (const cookie of [true, false, null]) {
-        expect(sessionSettings({ ...valid, create: true, cookie }).cookie).toEqual({});
-      }
-    });
-
     // express-session takes any maxAge (30 days is common); cookie.maxAge only sets the cookie's
     // and the record's expiry, it is no timer, so it may exceed 2 ** 31 - 1 ms (about 24.8 days).
     it("accepts a session cookie maxAge of 30 days, as express-session does", () => {
       const maxAge = 30 * 24 * 60 * 60 * 1000;
 
       expect(sessionSettings({ ...valid, sessionCookie: { maxAge } }).cookie.maxAge).toBe(maxAge);
-      expect(sessionSettings({ ...valid, create: true, cookie: { maxAge } }).cookie.maxAge).toBe(
-        maxAge,
-      );
     });
 
     it("accepts any positive finite maxAge", () => {
@@ -767,48 +701,6 @@ describe("live-session options", () => {
       });
     });
 
-    it("keeps engine.io's cookie: true", () => {
-      expect(engineOptions({ ...valid, create: true, cookie: true })).toEqual({ cookie: true });
-    });
-
-    it("keeps a cookie with a name for engine.io when create is on", () => {
-      expect(engineOptions({ ...valid, create: true, cookie: { name: "io" } })).toEqual({
-        cookie: { name: "io" },
-      });
-    });
-
-    it("keeps the cookie for engine.io when sessionCookie is given", () => {
-      expect(
-        engineOptions({ ...valid, create: true, sessionCookie: {}, cookie: { path: "/io" } }),
-      ).toEqual({ cookie: { path: "/io" } });
-    });
-
-    it("keeps a cookie read as the session cookie away from engine.io", () => {
-      const ours = closedServer({ ...valid, create: true, cookie: { maxAge: 1000 } });
-      const theirs = closedServer({ ...valid, cookie: { maxAge: 1000 } });
-
-      expect(engineOptions({ ...valid, create: true, cookie: { maxAge: 1000 } })).toEqual({});
-      expect(ours.opts.cookie).toBeUndefined();
-      expect(theirs.opts.cookie).toMatchObject({ maxAge: 1000 });
-    });
-
-    it("passes cookie: null to engine.io as is when create is on", () => {
-      const server = closedServer({
-        ...valid,
-        create: true,
-        cookie: null as unknown as SessionServerOptions["cookie"],
-      });
-
-      expect(
-        engineOptions({
-          ...valid,
-          create: true,
-          cookie: null as unknown as SessionServerOptions["cookie"],
-        }),
-      ).toEqual({ cookie: null });
-      expect(server.opts.cookie).toBeNull();
-    });
-
     it("gives a cookie with a name to engine.io, with engine.io's defaults", () => {
       for (const create of [true, false]) {
         const server = closedServer({ ...valid, create, cookie: { name: "io", path: "/io" } });
@@ -817,18 +709,12 @@ describe("live-session options", () => {
       }
     });
 
-    it("does not give engine.io a cookie without a name when create is on", () => {
-      const server = closedServer({ ...valid, create: true, cookie: { path: "/app" } });
-
-      expect(server.opts).not.toHaveProperty("cookie");
-    });
-
     it("gives engine.io the cookie when sessionCookie is given too", () => {
       const server = closedServer({
         ...valid,
         create: true,
         sessionCookie: { path: "/session" },
-        cookie: { path: "/io" },
+        cookie: { name: "io", path: "/io" },
       });
 
       expect(server.opts.cookie).toEqual(IO_COOKIE);
@@ -855,27 +741,11 @@ describe("live-session options", () => {
     it("uses sessionCookie for the session cookie and gives cookie to engine.io", async () => {
       const cookies = await handshakeCookies({
         sessionCookie: { path: "/session" },
-        cookie: { path: "/io" },
+        cookie: { name: "io", path: "/io" },
       });
 
       expect(attributesOf(cookies, "connect.sid")).toEqual(["Path=/session", "HttpOnly"]);
       expect(attributesOf(cookies, "io")).toEqual(["Path=/io", "HttpOnly", "SameSite=Lax"]);
-    });
-
-    it("uses a cookie without a name for the session cookie, and sets no io cookie", async () => {
-      const cookies = await handshakeCookies({ cookie: { path: "/app" } });
-
-      expect(attributesOf(cookies, "connect.sid")).toEqual(["Path=/app", "HttpOnly"]);
-      expect(cookies).toHaveLength(1);
-    });
-
-    it("sets only the session cookie with cookie: null", async () => {
-      const cookies = await handshakeCookies({
-        cookie: null as unknown as SessionServerOptions["cookie"],
-      });
-
-      expect(attributesOf(cookies, "connect.sid")).toEqual(["Path=/", "HttpOnly"]);
-      expect(cookies).toHaveLength(1);
     });
   });
 });

@@ -67,7 +67,7 @@ interface Recorded<S> {
   log: string[];
   connections: EngineSocket[];
   sessions: { socket: SessionSocket<S>; session: S }[];
-  errors: { error: SessionError; req: IncomingMessage }[];
+  errors: { error: SessionError; req: IncomingMessage | undefined }[];
   refusals: ConnectionError[];
 }
 
@@ -157,7 +157,7 @@ async function expectRefused<S>(
   expect(recorded.errors).toHaveLength(1);
   expect(recorded.errors[0].error.code).toBe(code);
   expect(recorded.errors[0].req).toBe(recorded.refusals[0].req);
-  expect(recorded.errors[0].req.url).toMatch(/^\/engine\.io\/\?/);
+  expect(recorded.errors[0].req?.url).toMatch(/^\/engine\.io\/\?/);
   expect(recorded.connections).toHaveLength(0);
   expect(recorded.sessions).toHaveLength(0);
   expect(server.clientsCount).toBe(0);
@@ -545,7 +545,7 @@ describe("SessionServer", () => {
         const socket = client(app, mode, cookie);
 
         await expectRefused(socket, mode, server, recorded, refusal.code);
-        expect(recorded.errors[0].req.headers.cookie).toBe(cookie);
+        expect(recorded.errors[0].req?.headers.cookie).toBe(cookie);
         expect(server.pendingLookups).toBe(0);
       });
     });
@@ -798,7 +798,7 @@ describe("SessionServer", () => {
   });
 
   describe("#sessionOf", () => {
-    it("returns undefined for a socket of another engine.io server", async () => {
+    it("throws a TypeError naming the likely cause for a socket of another engine.io server", async () => {
       const app = await newApp();
       const server = serverFor(app);
       const plain = tracked(eioAttach(app.httpServer, { path: "/plain" }));
@@ -809,7 +809,9 @@ describe("SessionServer", () => {
 
       await expect(outcome(socket)).resolves.toEqual({ kind: "open" });
       await until(() => plainConnections.length === 1);
-      expect(server.sessionOf(plainConnections[0])).toBeUndefined();
+      expect(() => server.sessionOf(plainConnections[0])).toThrow(
+        /sessionOf\(\) got a socket of another engine\.io server: socket\.io attached its own engine/,
+      );
     });
   });
 

@@ -92,7 +92,7 @@ describe("types", () => {
       const cookie = await app.login("alice");
       const seen = new Promise<string | undefined>((resolve) => {
         server.on("session", (socket, value) => {
-          const socketIsTyped: Equals<typeof socket, SessionSocket<AppSession>> = true;
+          const socketIsTyped: Equals<typeof socket, SessionSocket<AppSession, AppSession>> = true;
           const sessionIsTyped: Equals<typeof value, AppSession> = true;
           const name: string | undefined = value.user?.name;
           const sameValue: AppSession = socket.session;
@@ -170,14 +170,14 @@ describe("types", () => {
       const server = unattached();
       const listener: SessionServerEvents<SessionRecord>["session_error"] = (error, req) => {
         const code: SessionErrorCode = error.code;
-        const url: string | undefined = req.url;
+        const url: string | undefined = req?.url;
         expect([code, url]).toBeDefined();
       };
       server.on("session_error", listener);
 
       const parameters: Equals<
         Parameters<typeof listener>,
-        [error: SessionError, req: IncomingMessage]
+        [error: SessionError, req: IncomingMessage | undefined]
       > = true;
 
       expect(parameters).toBe(true);
@@ -277,7 +277,7 @@ describe("types", () => {
 
       const typed: Equals<
         ReturnType<typeof server.sessionOf>,
-        SessionSocket<CartSession> | undefined
+        SessionSocket<CartSession, CartSession> | undefined
       > = true;
       const parameter: Equals<Parameters<typeof server.sessionOf>, [conn: EngineSocket]> = true;
 

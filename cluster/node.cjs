@@ -10,7 +10,8 @@ const http = require("node:http");
 const express = require("express");
 const session = require("express-session");
 const { RedisStore } = require("connect-redis");
-const { createClient } = require("redis");
+// node-redis 5 by default; REDIS_MODULE=redis-v6 runs this node on node-redis 6 (a mixed deployment).
+const { createClient } = require(process.env.REDIS_MODULE ?? "redis");
 // The built library (npm run build); CLUSTER_DIST points elsewhere for a private build.
 const dist = require("node:path").resolve(__dirname, "..", process.env.CLUSTER_DIST ?? "dist");
 const { SessionServer } = require(`${dist}/index.js`);

@@ -4,7 +4,8 @@
 // node processes (cluster/node.cjs) that share one private redis-server, all on 127.0.0.1, ports
 // 25710-25720. Clients come from many loopback addresses (127.0.0.2, ...), so the hash spreads them
 // over the three nodes. Prints every check and figure; exits non-zero when one fails, or when the
-// whole run takes longer than four minutes. Everything it starts is stopped at the end.
+// whole run takes longer than four minutes. Everything it starts is stopped at the end. Nodes A and
+// B run on node-redis 5, C on node-redis 6.
 //
 //   CLUSTER_STEPS=latency,increments npm run test:cluster   runs only the named steps
 import { execFileSync, fork, spawn } from "node:child_process";
@@ -129,6 +130,8 @@ class NodeProcess {
           NODE_NAME: this.name,
           PORT: String(NODE_PORTS[this.name]),
           REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`,
+          // A and B on node-redis 5, C on 6: both majors in one deployment.
+          REDIS_MODULE: this.name === "C" ? "redis-v6" : "redis",
         },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       }),

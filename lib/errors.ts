@@ -7,7 +7,9 @@
  * - `STORE_ERROR`: the store failed, or returned something that is not a session; see `cause`.
  * - `TIMEOUT`: the store did not answer within `lookupTimeout`.
  * - `HYDRATE_FAILED`: `hydrate()` threw or rejected; see `cause`.
- * - `BAD_ORIGIN`: a browser page of another origin opened the handshake (option `origins`).
+ * - `BAD_ORIGIN`: a browser page of another origin opened the handshake (option `origins`), or a
+ *   JSONP handshake (option `jsonp`).
+ * - `SERVER_CLOSING`: the handshake finished after `close()` began.
  */
 export type SessionErrorCode =
   | "NO_COOKIE"
@@ -16,7 +18,8 @@ export type SessionErrorCode =
   | "STORE_ERROR"
   | "TIMEOUT"
   | "HYDRATE_FAILED"
-  | "BAD_ORIGIN";
+  | "BAD_ORIGIN"
+  | "SERVER_CLOSING";
 
 const defaultMessages: Record<SessionErrorCode, string> = {
   NO_COOKIE: "the request carries no session cookie",
@@ -26,7 +29,15 @@ const defaultMessages: Record<SessionErrorCode, string> = {
   TIMEOUT: "the session store did not answer in time",
   HYDRATE_FAILED: "hydrate() failed",
   BAD_ORIGIN: "the page's origin may not open a socket with this session",
+  SERVER_CLOSING: "the server is closing",
 };
+
+const CODES: ReadonlySet<string> = new Set(Object.keys(defaultMessages));
+
+/** Whether `value` is one of the {@link SessionErrorCode}s. */
+export function isSessionErrorCode(value: unknown): value is SessionErrorCode {
+  return typeof value === "string" && CODES.has(value);
+}
 
 /**
  * The one error type this library emits (`session_error`) and rejects with. Its `code` is stable;
@@ -41,6 +52,12 @@ const defaultMessages: Record<SessionErrorCode, string> = {
 export class SessionError extends Error {
   /** What went wrong, as a stable code. */
   readonly code: SessionErrorCode;
+  /**
+   * The session concerned, for failures of background work on a live session (revalidation,
+   * touch, a bus refresh, a delete): those have no handshake request to show. Operator-side only:
+   * never in the message.
+   */
+  sessionId?: string;
 
   /**
    * Builds a refusal with its stable code. Throw one from `hydrate()` or `sessionIdFrom()` to
@@ -60,4 +77,16 @@ export class SessionError extends Error {
 /** A short, non-identifying form of a session id for messages and logs. */
 export function redactId(sessionId: string): string {
   return sessionId.length > 8 ? `${sessionId.slice(0, 4)}…` : "…";
+}
+
+/**
+ * The one mapping from anything thrown to a `SessionError`: a `SessionError` passes through (its
+ * code wins), anything else becomes `code` with `message`, the original kept as `cause`.
+ */
+export function toSessionError(
+  error: unknown,
+  code: SessionErrorCode,
+  message: string,
+): SessionError {
+  return error instanceof SessionError ? error : new SessionError(code, message, { cause: error });
 }

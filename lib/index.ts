@@ -30,5 +30,9 @@ export type {
 } from "./session-bus";
 export { SessionError } from "./errors";
 export type { SessionErrorCode } from "./errors";
-export type { SessionServerOptions } from "./options";
-export type { SessionRecord, SessionStore, StoreCallback } from "./store";
+export type {
+  ExpressSessionOptions,
+  SessionServerBaseOptions,
+  SessionServerOptions,
+} from "./options";
+export type { RecordOf, SessionRecord, SessionStore, StoreCallback } from "./store";

@@ -2,7 +2,7 @@ import type { AttachOptions, ServerOptions } from "engine.io";
 import type { OriginsOption } from "./origin";
 import type { SessionBus } from "./session-bus";
 import type { SessionCookieOptions } from "./session-cookie";
-import { cookieOptions } from "./cookie-options";
+import { checkCookieName, cookieOptions } from "./cookie-options";
 import { describe, fail } from "./invalid-option";
 import type { SessionStore } from "./store";
 
@@ -25,14 +25,57 @@ import type { SessionStore } from "./store";
  * };
  * const server = new SessionServer<AppSession>(httpServer, options);
  */
-export interface SessionServerOptions extends Omit<ServerOptions, "cookie">, AttachOptions {
-  /** The express-session store your HTTP app uses (any compatible store). */
-  store: SessionStore;
-  /**
-   * The secret(s) given to express-session. With an array, the first signs and every one verifies,
-   * tried in order (secret rotation).
-   */
+export type SessionServerOptions = SessionServerBaseOptions &
+  (
+    | {
+        /** The express-session store your HTTP app uses (any compatible store). */
+        store: SessionStore;
+        /**
+         * The secret(s) given to express-session. With an array, the first signs and every one
+         * verifies, tried in order (secret rotation).
+         */
+        secret: string | readonly string[];
+        /** Not with `store` and `secret`: those come from here when it is given. */
+        session?: undefined;
+      }
+    | {
+        /**
+         * The very options object given to express-session: `store`, `secret`, `name` and
+         * `cookie` are read from it, so the two sides cannot drift.
+         */
+        session: ExpressSessionOptions;
+        /** Must be `session.store` when given. */
+        store?: SessionStore;
+        /** Must be `session.secret` when given. */
+        secret?: string | readonly string[];
+      }
+  );
+
+/**
+ * The part of express-session's options this library reads (its `SessionOptions` is assignable;
+ * everything else in it is ignored).
+ *
+ * @example
+ * const sessionOptions = { store, secret, name: "app.sid", cookie: { maxAge: 86_400_000 } };
+ * app.use(session({ ...sessionOptions, resave: false, saveUninitialized: false }));
+ * const server = new SessionServer(httpServer, { session: sessionOptions });
+ */
+export interface ExpressSessionOptions {
+  /** The store (required here: express-session's default MemoryStore cannot be reached). */
+  store?: SessionStore;
+  /** The secret(s). */
   secret: string | readonly string[];
+  /** The cookie name. */
+  name?: string;
+  /** The cookie options: those of sessions made by `create`. */
+  cookie?: SessionCookieOptions;
+}
+
+/**
+ * Options of {@link SessionServer} other than where the store and secret come from: every
+ * engine.io `ServerOptions` and `AttachOptions`, plus the session settings below.
+ */
+export interface SessionServerBaseOptions extends ServerOptions, AttachOptions {
   /**
    * The session cookie's name.
    * @default "connect.sid"
@@ -96,18 +139,38 @@ export interface SessionServerOptions extends Omit<ServerOptions, "cookie">, Att
    */
   create?: boolean;
   /**
-   * The cookie of sessions made by `create`: express-session's cookie options and defaults.
+   * The cookie of sessions made by `create`: express-session's cookie options and defaults
+   * (`session.cookie` when the `session` option is given).
    * @default { path: "/", httpOnly: true }
    */
   sessionCookie?: SessionCookieOptions;
   /**
-   * engine.io's own `io` cookie (for sticky sessions): `true` or options with a `name`. With
-   * `create: true` and no `sessionCookie`, an object without `name` is read as `sessionCookie`
-   * instead (and not given to engine.io).
+   * Serve JSONP polling (`&j=` handshakes). Off by default: a JSONP response is a script any page
+   * can load with the user's cookies, so with cookie sessions it lets another site read the
+   * socket. Turn it on only for clients that cannot do anything else, and never with cookies
+   * that matter.
    * @default false
    */
-  cookie?: ServerOptions["cookie"] | SessionCookieOptions;
+  jsonp?: boolean;
 }
+
+/** Every option that is this library's: the rest is engine.io's. One list, used everywhere. */
+const SESSION_KEYS = [
+  "store",
+  "secret",
+  "session",
+  "name",
+  "required",
+  "lookupTimeout",
+  "coalesceWindow",
+  "origins",
+  "jsonp",
+  "bus",
+  "touchInterval",
+  "revalidateInterval",
+  "create",
+  "sessionCookie",
+] as const;
 
 /** The session settings after validation, defaults filled in. */
 export interface SessionSettings {
@@ -122,6 +185,7 @@ export interface SessionSettings {
   readonly create: boolean;
   readonly cookie: SessionCookieOptions;
   readonly origins: OriginsOption;
+  readonly jsonp: boolean;
   readonly bus: SessionBus | undefined;
 }
 
@@ -136,10 +200,25 @@ export function sessionSettings(options: unknown): SessionSettings {
   if (typeof options !== "object" || options === null) {
     fail("options are required: pass { store, secret } with your express-session store and secret");
   }
-  const { store, secret, name, required, lookupTimeout, coalesceWindow, create } =
-    options as Partial<Record<keyof SessionServerOptions, unknown>>;
+  const given = options as Partial<Record<(typeof SESSION_KEYS)[number], unknown>>;
+  const { session } = given;
+  if (session !== undefined && (typeof session !== "object" || session === null)) {
+    fail(
+      `\`session\` must be the options object given to express-session, got ${describe(session)}`,
+    );
+  }
+  const shared = (session ?? {}) as Partial<Record<keyof ExpressSessionOptions, unknown>>;
+  const store = fromSession(given.store, shared.store, "store");
+  const secret = fromSession(given.secret, shared.secret, "secret");
+  const name = fromSession(given.name, shared.name, "name");
+  const sessionCookie = given.sessionCookie !== undefined ? given.sessionCookie : shared.cookie;
+  const { required, lookupTimeout, coalesceWindow, create, jsonp } = given;
   if (store === undefined || store === null) {
-    fail("`store` is required: pass the express-session store your HTTP app uses");
+    fail(
+      session === undefined
+        ? "`store` is required: pass the express-session store your HTTP app uses"
+        : "`session.store` is required: give express-session your store explicitly (its default MemoryStore cannot be shared)",
+    );
   }
   if (typeof (store as { get?: unknown }).get !== "function") {
     fail("`store` must be an express-session store with a get(sid, callback) method");
@@ -159,36 +238,44 @@ export function sessionSettings(options: unknown): SessionSettings {
       fail(`${where} must be a non-empty string, got ${describe(each)}`);
     }
   });
-  if (name !== undefined && (typeof name !== "string" || name === "")) {
-    fail(`\`name\` must be the non-empty cookie name express-session uses, got ${describe(name)}`);
-  }
-  if (required !== undefined && typeof required !== "boolean") {
-    fail(`\`required\` must be true or false, got ${describe(required)}`);
+  if (name !== undefined) checkCookieName(name, "name");
+  for (const [key, value] of Object.entries({ required, create, jsonp })) {
+    if (value !== undefined && typeof value !== "boolean") {
+      fail(`\`${key}\` must be true or false, got ${describe(value)}`);
+    }
   }
   milliseconds(lookupTimeout, "lookupTimeout", 1);
   milliseconds(coalesceWindow, "coalesceWindow", 0);
-  const touchInterval = interval(options, "touchInterval");
-  const revalidateInterval = interval(options, "revalidateInterval");
-  if (create !== undefined && typeof create !== "boolean") {
-    fail(`\`create\` must be true or false, got ${describe(create)}`);
-  }
   return {
     store: store as SessionStore,
     secrets: Object.freeze(secrets as string[]),
     name: name ?? "connect.sid",
-    required: required ?? true,
+    required: (required as boolean | undefined) ?? true,
     lookupTimeout: lookupTimeout ?? 5000,
     coalesceWindow: coalesceWindow ?? 0,
-    touchInterval,
-    revalidateInterval,
-    create: create ?? false,
-    origins: originsOf((options as SessionServerOptions).origins),
-    bus: busOf((options as SessionServerOptions).bus),
+    touchInterval: interval(options, "touchInterval"),
+    revalidateInterval: interval(options, "revalidateInterval"),
+    create: (create as boolean | undefined) ?? false,
+    origins: originsOf(given.origins),
+    jsonp: (jsonp as boolean | undefined) ?? false,
+    bus: busOf(given.bus),
     cookie: cookieOptions(
-      sessionCookieOf(options as SessionServerOptions),
-      (options as SessionServerOptions).sessionCookie === undefined ? "cookie" : "sessionCookie",
+      sessionCookie,
+      given.sessionCookie === undefined && session !== undefined
+        ? "session.cookie"
+        : "sessionCookie",
     ),
   };
+}
+
+/** A setting given both at the top level and in `session` must agree: the sides cannot drift. */
+function fromSession(top: unknown, shared: unknown, key: string): unknown {
+  if (top !== undefined && shared !== undefined && top !== shared) {
+    fail(
+      `\`${key}\` and \`session.${key}\` differ: give it once, in the options express-session gets`,
+    );
+  }
+  return top !== undefined ? top : shared;
 }
 
 function isTimerMs(value: unknown): value is number {
@@ -250,33 +337,8 @@ function originsOf(origins: unknown): OriginsOption {
   );
 }
 
-/** `sessionCookie`, or the issue-era spelling: `cookie` without `name` when `create` is on. */
-function sessionCookieOf(options: SessionServerOptions): unknown {
-  if (options.sessionCookie !== undefined || options.create !== true) return options.sessionCookie;
-  const cookie: unknown = options.cookie; // unchecked input: null included
-  return typeof cookie === "object" && cookie !== null && !("name" in cookie) ? cookie : undefined;
-}
-
 /** The options engine.io should see: everything but the session settings (and so no secret). */
 export function engineOptions(options: SessionServerOptions): ServerOptions & AttachOptions {
-  const {
-    store,
-    secret,
-    name,
-    required,
-    lookupTimeout,
-    coalesceWindow,
-    touchInterval,
-    revalidateInterval,
-    create,
-    origins,
-    bus,
-    sessionCookie,
-    cookie,
-    ...engine
-  } = options;
-  const sessionCookieIsOurs = sessionCookie === undefined && sessionCookieOf(options) !== undefined;
-  return sessionCookieIsOurs || cookie === undefined
-    ? engine
-    : { ...engine, cookie: cookie as ServerOptions["cookie"] };
+  const keys: ReadonlySet<string> = new Set(SESSION_KEYS);
+  return Object.fromEntries(Object.entries(options).filter(([key]) => !keys.has(key)));
 }

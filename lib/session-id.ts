@@ -1,6 +1,9 @@
 import { parseCookie } from "cookie";
 import { unsign } from "cookie-signature";
+import createDebug from "debug";
 import { SessionError } from "./errors";
+
+const debug = createDebug("engine.io-session");
 
 /** express-session marks its signed cookie values with this prefix. */
 const SIGNED_PREFIX = "s:";
@@ -37,12 +40,9 @@ export function sessionIdFromCookie(
     const id = unsign(signed, secret);
     if (id !== false) return id;
   }
-  throw new SessionError(
-    "BAD_SIGNATURE",
-    `cookie '${name}' is signed with none of the ${secrets.length} configured secret${
-      secrets.length === 1 ? "" : "s"
-    }`,
-  );
+  // How many secrets there are is the operator's business, not the client's: the debug line says it.
+  debug("cookie '%s' is signed with none of the %d configured secret(s)", name, secrets.length);
+  throw new SessionError("BAD_SIGNATURE", `cookie '${name}' is signed with none of the secrets`);
 }
 
 /** Parser options that keep values as they are on the wire. */

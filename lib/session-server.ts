@@ -1,26 +1,28 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
-import { Server, type Socket } from "engine.io";
+import { Server, type AttachOptions, type Socket } from "engine.io";
 import createDebug from "debug";
-import { SessionError, redactId, type SessionErrorCode } from "./errors";
+import { SessionError, type SessionErrorCode } from "./errors";
+import { Handshakes, type HandshakeRequest } from "./handshake";
+import { hydrateSafely } from "./hydrate";
+import { LiveSessions } from "./live-sessions";
 import {
   engineOptions,
   sessionSettings,
   type SessionServerOptions,
   type SessionSettings,
 } from "./options";
-import { cookieNames, sessionIdFromCookie } from "./session-id";
-import { originCheck, type OriginCheck } from "./origin";
-import type { SessionBusMessage } from "./session-bus";
-import { newSession } from "./session-cookie";
-import { SessionRegistry } from "./session-registry";
+import { originCheck } from "./origin";
+import type { SessionBusStatus } from "./session-bus";
+import { sessionIdFromCookie } from "./session-id";
+import { SessionLoader } from "./session-loader";
 import {
-  SessionSocket,
+  createSocket,
   type ResolvedSession,
   type SessionEndReason,
-  type SessionHost,
+  type SessionSocket,
 } from "./session-socket";
-import { SessionLoader, copyRecord, type SessionRecord } from "./store";
+import { StoreClient, type RecordOf, type SessionRecord } from "./store";
 
 const debug = createDebug("engine.io-session");
 
@@ -59,8 +61,12 @@ export interface SessionServerStats {
   sharedLookups: number;
   /** Per-session update locks held or queued. */
   locks: number;
-  /** Running touch and revalidation timers (0, 1 or 2). */
+  /** Running touch, revalidation and tombstone timers (0 to 3). */
   timers: number;
+  /** Session ends remembered for handshakes that began before them, and destroys in progress. */
+  tombstones: number;
+  /** Whether the bus reaches the other nodes: `"none"` without a bus. */
+  bus: SessionBusStatus | "none";
 }
 
 /** Response headers as engine.io hands them to `initial_headers` and `headers` listeners. */
@@ -75,11 +81,15 @@ export interface EnginePacket {
 }
 
 /** The events of a {@link SessionServer}: its own and engine.io's, all typed. */
-export interface SessionServerEvents<S> {
+export interface SessionServerEvents<S, R extends SessionRecord = SessionRecord> {
   /** A socket with a verified, loaded session. Listeners added here see every client message. */
-  session: (socket: SessionSocket<S>, session: S) => void;
-  /** Why a handshake had no session (emitted whether or not `required` refused it). */
-  session_error: (error: SessionError, req: IncomingMessage) => void;
+  session: (socket: SessionSocket<S, R>, session: S) => void;
+  /**
+   * Why a handshake had no session (emitted whether or not `required` refused it), with its
+   * request; or why background work on a live session failed (revalidation, touch, a bus
+   * refresh, a store delete), with `req` undefined and `error.sessionId` set.
+   */
+  session_error: (error: SessionError, req: IncomingMessage | undefined) => void;
   /** engine.io: a raw socket connected (with or without a session). */
   connection: (socket: Socket) => void;
   /** engine.io: a request was refused. */
@@ -94,40 +104,51 @@ export interface SessionServerEvents<S> {
   drain: (socket: Socket) => void;
   /** A session's sockets here were ended (once per end), after each got its `session_end`. */
   session_end: (sessionId: string, reason: SessionEndReason) => void;
+  /** The bus lost or regained its connection (after a reconnect every open session is re-read). */
+  bus_status: (status: SessionBusStatus) => void;
 }
 
 /** The typed event methods of {@link SessionServer} (they replace engine.io's untyped ones). */
-export declare interface SessionServer<S = SessionRecord> {
+export declare interface SessionServer<S = SessionRecord, R extends SessionRecord = RecordOf<S>> {
   /** Adds `listener` for `event`; its arguments are typed by {@link SessionServerEvents}. */
-  on<E extends keyof SessionServerEvents<S>>(event: E, listener: SessionServerEvents<S>[E]): this;
-  /** Adds a one-time `listener` for `event`. */
-  once<E extends keyof SessionServerEvents<S>>(event: E, listener: SessionServerEvents<S>[E]): this;
-  /** Removes `listener` from `event` (alias of `removeListener`). */
-  off<E extends keyof SessionServerEvents<S>>(event: E, listener: SessionServerEvents<S>[E]): this;
-  /** Adds `listener` for `event` (alias of `on`). */
-  addListener<E extends keyof SessionServerEvents<S>>(
+  on<E extends keyof SessionServerEvents<S, R>>(
     event: E,
-    listener: SessionServerEvents<S>[E],
+    listener: SessionServerEvents<S, R>[E],
+  ): this;
+  /** Adds a one-time `listener` for `event`. */
+  once<E extends keyof SessionServerEvents<S, R>>(
+    event: E,
+    listener: SessionServerEvents<S, R>[E],
+  ): this;
+  /** Removes `listener` from `event` (alias of `removeListener`). */
+  off<E extends keyof SessionServerEvents<S, R>>(
+    event: E,
+    listener: SessionServerEvents<S, R>[E],
+  ): this;
+  /** Adds `listener` for `event` (alias of `on`). */
+  addListener<E extends keyof SessionServerEvents<S, R>>(
+    event: E,
+    listener: SessionServerEvents<S, R>[E],
   ): this;
   /** Adds `listener` for `event` before the listeners already there. */
-  prependListener<E extends keyof SessionServerEvents<S>>(
+  prependListener<E extends keyof SessionServerEvents<S, R>>(
     event: E,
-    listener: SessionServerEvents<S>[E],
+    listener: SessionServerEvents<S, R>[E],
   ): this;
   /** Adds a one-time `listener` for `event` before the listeners already there. */
-  prependOnceListener<E extends keyof SessionServerEvents<S>>(
+  prependOnceListener<E extends keyof SessionServerEvents<S, R>>(
     event: E,
-    listener: SessionServerEvents<S>[E],
+    listener: SessionServerEvents<S, R>[E],
   ): this;
   /** Removes `listener` from `event`. */
-  removeListener<E extends keyof SessionServerEvents<S>>(
+  removeListener<E extends keyof SessionServerEvents<S, R>>(
     event: E,
-    listener: SessionServerEvents<S>[E],
+    listener: SessionServerEvents<S, R>[E],
   ): this;
   /** Emits `event` with typed arguments; returns whether it had listeners. Apps rarely call it. */
-  emit<E extends keyof SessionServerEvents<S>>(
+  emit<E extends keyof SessionServerEvents<S, R>>(
     event: E,
-    ...args: Parameters<SessionServerEvents<S>[E]>
+    ...args: Parameters<SessionServerEvents<S, R>[E]>
   ): boolean;
 }
 
@@ -135,6 +156,16 @@ export declare interface SessionServer<S = SessionRecord> {
 interface WebTransportSession {
   close(): void;
 }
+
+/** Where a raw engine.io socket keeps its wrapper: a property, not a WeakMap (see below). */
+const WRAPPER = Symbol("engine.io-session socket");
+
+/**
+ * A raw engine.io socket as this server sees it. Keeping the wrapper on the socket itself matters:
+ * a `WeakMap<Socket, SessionSocket>` whose value references its key is an ephemeron that V8's
+ * minor GC cannot collect, so every closed socket's whole graph lived until a full mark-compact.
+ */
+type Conn = Socket & { [WRAPPER]?: SessionSocket<never> };
 
 function isHttpServer(value: unknown): value is HttpServer {
   return (
@@ -145,36 +176,26 @@ function isHttpServer(value: unknown): value is HttpServer {
   );
 }
 
-/** The failures that `create: true` answers with a new session (a broken store is not one). */
-const CREATABLE: ReadonlySet<SessionErrorCode> = new Set([
-  "NO_COOKIE",
-  "BAD_SIGNATURE",
-  "NOT_FOUND",
-]);
-
-function asSessionError(error: unknown, code: SessionErrorCode, message: string): SessionError {
-  return error instanceof SessionError ? error : new SessionError(code, message, { cause: error });
-}
-
-function hydrateFailed(error: unknown, sessionId: string): SessionError {
-  return asSessionError(
-    error,
-    "HYDRATE_FAILED",
-    `hydrate() failed for session ${redactId(sessionId)}: see error.cause`,
-  );
-}
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
-}
-
 /** The client hung up while its handshake waited for the store: finishing it would make a ghost. */
 function clientLeft(req: IncomingMessage): boolean {
   return req.socket.destroyed || !req.socket.readable;
+}
+
+/**
+ * Adds the refusal's `SessionErrorCode` to the JSON body engine.io writes for a refused polling
+ * handshake (`{"code":4,"message":...}`), as `sessionErrorCode`, so that clients can act on it.
+ */
+function withErrorCode(res: ServerResponse | undefined, code: SessionErrorCode): void {
+  if (res === undefined) return;
+  const end = res.end.bind(res);
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    res.end = end;
+    const [body] = args;
+    if (typeof body === "string" && body.startsWith("{")) {
+      args[0] = `${body.slice(0, -1)},"sessionErrorCode":${JSON.stringify(code)}}`;
+    }
+    return (end as (...rest: unknown[]) => ServerResponse)(...args);
+  } as ServerResponse["end"];
 }
 
 /**
@@ -184,35 +205,36 @@ function clientLeft(req: IncomingMessage): boolean {
  * anonymously) and explained by a `session_error`. Requests after the handshake do no session work.
  *
  * @typeParam S - the app's session type, what `session` listeners receive
+ * @typeParam R - the stored record type, what `updateSession` and `hydrate` receive (`S` itself
+ *   when `S` is a record, else {@link SessionRecord})
  *
  * @example
  * const store = new session.MemoryStore();
- * app.use(session({ store, secret: "keyboard cat", resave: false, saveUninitialized: false }));
+ * const sessionOptions = { store, secret: "keyboard cat" };
+ * app.use(session({ ...sessionOptions, resave: false, saveUninitialized: false }));
  * const httpServer = http.createServer(app).listen(3000);
  *
- * const server = new SessionServer<AppSession>(httpServer, { store, secret: "keyboard cat" });
+ * const server = new SessionServer<AppSession>(httpServer, { session: sessionOptions });
  * server.on("session", (socket, session) => {
  *   socket.send(`hello ${session.user?.name}`);
  * });
  * server.on("session_error", (error) => console.warn(error.code));
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- typed events over engine.io's EventEmitter
-export class SessionServer<S = SessionRecord> extends Server {
+export class SessionServer<
+  S = SessionRecord,
+  R extends SessionRecord = RecordOf<S>,
+> extends Server {
   readonly #settings: SessionSettings;
   readonly #loader: SessionLoader;
-  readonly #registry: SessionRegistry<S>;
-  readonly #originAllowed: OriginCheck;
-  /** This node's id on the bus: its own messages come back and are ignored. */
-  readonly #nodeId = randomBytes(8).toString("hex");
-  readonly #wrappers = new WeakMap<Socket, SessionSocket<S>>();
+  readonly #live: LiveSessions<S, R>;
+  readonly #handshakes: Handshakes<S, R>;
   /**
    * Resolved handshakes waiting for their `connection`, by request. A side table rather than a
    * property on the request: engine.io keeps every socket's request, and a new property would grow
    * each of them for the socket's whole life.
    */
-  readonly #resolved = new WeakMap<IncomingMessage, ResolvedSession<S>>();
-  /** What every socket of this server asks of it: built once, shared by all sockets. */
-  readonly #host: SessionHost<S>;
+  readonly #resolved = new WeakMap<IncomingMessage, ResolvedSession<S, R>>();
   #closing = false;
 
   /** Builds the server unattached: call `attach(httpServer)` or drive `handleRequest`/`handleUpgrade`. */
@@ -229,47 +251,39 @@ export class SessionServer<S = SessionRecord> extends Server {
     const engineOpts = engineOptions(options as SessionServerOptions);
     super(engineOpts);
     this.#settings = settings;
-    this.#loader = new SessionLoader(
-      settings.store,
-      settings.lookupTimeout,
-      settings.coalesceWindow,
-    );
-    this.#originAllowed = originCheck(settings.origins);
-    this.#registry = new SessionRegistry<S>({
-      ...settings,
-      hydrate: (record, sessionId, req) => this.hydrate(record, sessionId, req),
-      onChange: (sessionId) => {
-        this.#loader.forget(sessionId);
-      },
+    const store = new StoreClient(settings.store, settings.lookupTimeout);
+    this.#loader = new SessionLoader(store, settings.coalesceWindow);
+    const hydrate = (record: R, sessionId: string, req: IncomingMessage): S | Promise<S> =>
+      this.hydrate(record, sessionId, req);
+    const safeHydrate = (record: R, sessionId: string, req: IncomingMessage): S | Promise<S> =>
+      hydrateSafely(hydrate, record, sessionId, req);
+    this.#live = new LiveSessions<S, R>({
+      store,
+      loader: this.#loader,
+      bus: settings.bus,
+      nodeId: randomBytes(8).toString("hex"),
+      touchInterval: settings.touchInterval,
+      revalidateInterval: settings.revalidateInterval,
+      hydrate: safeHydrate,
       onEnd: (sessionId, reason) => this.emit("session_end", sessionId, reason),
-      onError: (error, req) => this.emit("session_error", error, req),
+      onError: (error) => this.emit("session_error", error, undefined),
+      onBusStatus: (status) => this.emit("bus_status", status),
     });
-    this.#host = {
-      read: (sessionId) => this.#registry.read(sessionId),
-      write: (sessionId, record) => this.#registry.write(sessionId, record),
-      touch: (sessionId, record) => this.#registry.touch(sessionId, record),
-      update: async (sessionId, mutate, caller) => {
-        const record = await this.#registry.update(sessionId, mutate, caller);
-        this.#publish({ type: "update", origin: this.#nodeId, sessionId });
-        return record;
-      },
-      hydrate: (record, sessionId, request) => this.hydrate(record, sessionId, request),
-      destroySession: (sessionId) => this.destroySession(sessionId),
-      release: (socket) => {
-        this.#registry.remove(socket);
-      },
-    };
+    this.#handshakes = new Handshakes<S, R>({
+      settings,
+      store,
+      loader: this.#loader,
+      live: this.#live,
+      originCheck: originCheck(settings.origins, settings.jsonp),
+      sessionIdFrom: (req) => this.sessionIdFrom(req),
+      customSessionId: this.sessionIdFrom !== SessionServer.prototype.sessionIdFrom,
+      hydrate,
+    });
     // Registered first, so the session event precedes every listener the app adds.
     this.prependListener("connection", (conn) => {
       this.#onConnection(conn);
     });
-    settings.bus
-      ?.subscribe((message) => {
-        this.#onBusMessage(message);
-      })
-      .catch((error: unknown) => {
-        debug("bus subscribe failed: %s", error instanceof Error ? error.message : "unknown");
-      });
+    this.#live.subscribe();
     if (settings.create) {
       this.prependListener("initial_headers", (headers, req) => {
         const resolved = this.#resolved.get(req);
@@ -282,16 +296,25 @@ export class SessionServer<S = SessionRecord> extends Server {
   }
 
   /**
-   * The {@link SessionSocket} of a raw engine.io socket, or `undefined` for an anonymous one. This is
-   * how socket.io handlers reach the session: `server.sessionOf(socket.conn)`.
+   * The {@link SessionSocket} of a raw engine.io socket of this server, or `undefined` for an
+   * anonymous one (`required: false`). This is how socket.io handlers reach the session:
+   * `server.sessionOf(socket.conn)`.
    *
+   * @throws TypeError for a socket of another engine.io server: socket.io attached its own
+   *   engine (`new Server(httpServer)`) instead of this one (`io.bind(server)`)
    * @example
    * io.on("connection", (socket) => {
    *   const session = engine.sessionOf(socket.conn)?.session; // undefined only with required: false
    * });
    */
-  sessionOf(conn: Socket): SessionSocket<S> | undefined {
-    return this.#wrappers.get(conn);
+  sessionOf(conn: Socket): SessionSocket<S, R> | undefined {
+    const raw = conn as Conn;
+    if ((conn as unknown as { server?: unknown }).server !== this) {
+      throw new TypeError(
+        'engine.io-session: sessionOf() got a socket of another engine.io server: socket.io attached its own engine. Bind socket.io to the SessionServer (io.bind(server), path "/socket.io") or use engine.io-session/socket.io',
+      );
+    }
+    return raw[WRAPPER] as SessionSocket<S, R> | undefined;
   }
 
   /** How many store reads are in flight right now (they are shared between concurrent handshakes). */
@@ -302,57 +325,68 @@ export class SessionServer<S = SessionRecord> extends Server {
   /** What this server holds in memory now: for metrics, and for leak checks in tests. */
   get stats(): SessionServerStats {
     return {
-      sessions: this.#registry.size,
-      sockets: this.#registry.sockets,
+      sessions: this.#live.size,
+      sockets: this.#live.sockets,
       pendingLookups: this.#loader.pending,
       sharedLookups: this.#loader.shared,
-      locks: this.#registry.locks,
-      timers: this.#registry.timers,
+      locks: this.#live.locks,
+      timers: this.#live.timers,
+      tombstones: this.#live.tombstones,
+      bus: this.#live.busStatus,
     };
   }
 
   /** The open sockets of a session in this process. */
-  socketsOf(sessionId: string): SessionSocket<S>[] {
-    return this.#registry.socketsOf(sessionId);
+  socketsOf(sessionId: string): SessionSocket<S, R>[] {
+    return this.#live.socketsOf(sessionId);
   }
 
   /**
-   * Ends a session's sockets here: each emits `session_end` with `reason`, then closes; the server
-   * emits `session_end` once. The store keeps the session.
+   * Ends a session's sockets here and, with a `bus`, on every node: each emits `session_end` with
+   * `reason`, then closes; the server emits `session_end` once. The store keeps the session.
    *
-   * @returns how many sockets were closed
+   * @returns how many sockets were closed here
    */
   closeSession(sessionId: string, reason: SessionEndReason = "closed"): number {
-    const closed = this.#registry.closeSession(sessionId, reason);
-    this.#publish({ type: "end", origin: this.#nodeId, sessionId, reason });
-    return closed;
+    return this.#live.closeSession(sessionId, reason);
   }
 
   /**
-   * Logout everywhere: deletes the session from the store (`store.destroy`), then ends its sockets
-   * with reason `"destroyed"`. Call it from your HTTP logout route.
+   * Logout everywhere: ends the session's sockets here and on every node (reason `"destroyed"`)
+   * at once, refuses its handshakes from now on, then deletes it from the store (`store.destroy`)
+   * after any write in flight. Call it from your HTTP logout route. Rejects (and emits a
+   * `session_error`) when the delete fails; the sockets are ended all the same.
    *
-   * @returns how many sockets were closed
+   * @returns how many sockets were closed here
    * @example
    * app.post("/logout", async (req, res) => {
    *   await server.destroySession(req.sessionID); // store entry gone, every socket ended
    *   req.session.destroy(() => res.clearCookie("connect.sid").redirect("/")); // no re-save
    * });
    */
-  async destroySession(sessionId: string): Promise<number> {
-    const closed = await this.#registry.destroySession(sessionId);
-    this.#publish({ type: "end", origin: this.#nodeId, sessionId, reason: "destroyed" });
-    return closed;
+  destroySession(sessionId: string): Promise<number> {
+    return this.#live.destroy(sessionId);
+  }
+
+  /** Attaches to `httpServer` (engine.io's `attach`); a later `listen` after a close reopens. */
+  override attach(httpServer: HttpServer, options?: AttachOptions): void {
+    super.attach(httpServer, options);
+    // engine.io closes with the http server and re-initialises on its next `listen`: so do we.
+    httpServer.on("listening", () => {
+      this.#reopen();
+    });
   }
 
   /** Stops accepting handshakes and every timer, then closes every socket (engine.io's `close`). */
   override close(): this {
-    this.#closing = true;
-    this.#registry.close();
-    this.#loader.clear();
-    this.#settings.bus?.close().catch((error: unknown) => {
-      debug("bus close failed: %s", error instanceof Error ? error.message : "unknown");
-    });
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#live.close();
+      this.#loader.clear();
+      this.#settings.bus?.close().catch((error: unknown) => {
+        debug("bus close failed: %s", error instanceof Error ? error.message : "unknown");
+      });
+    }
     return super.close();
   }
 
@@ -365,19 +399,14 @@ export class SessionServer<S = SessionRecord> extends Server {
    * @param sessionId - the verified session id
    * @param req - the handshake request
    * @example
-   * class AppServer extends SessionServer<AppUser> {
-   *   protected override async hydrate(record: SessionRecord): Promise<AppUser> {
-   *     const { userId } = record as AppSession;
-   *     if (userId === undefined) throw new SessionError("HYDRATE_FAILED", "not logged in");
-   *     return users.load(userId); // a throw or a rejection refuses the handshake
+   * class AppServer extends SessionServer<AppUser, AppSession> {
+   *   protected override async hydrate(record: AppSession): Promise<AppUser> {
+   *     if (record.userId === undefined) throw new SessionError("HYDRATE_FAILED", "not logged in");
+   *     return users.load(record.userId); // a throw or a rejection refuses the handshake
    *   }
    * }
    */
-  protected hydrate(
-    record: SessionRecord,
-    sessionId: string,
-    req: IncomingMessage,
-  ): S | Promise<S> {
+  protected hydrate(record: R, sessionId: string, req: IncomingMessage): S | Promise<S> {
     return record as unknown as S;
   }
 
@@ -402,14 +431,33 @@ export class SessionServer<S = SessionRecord> extends Server {
   }
 
   /** @internal Resolves the session of handshakes; everything else goes straight to engine.io. */
-  protected override verify(req: EngineRequest, upgrade: boolean, fn: VerifyCallback): void {
+  protected override verify(request: EngineRequest, upgrade: boolean, fn: VerifyCallback): void {
+    const req = request as HandshakeRequest;
     if (req._query.sid) {
-      super.verify(req, upgrade, fn);
+      super.verify(request, upgrade, fn);
       return;
     }
-    super.verify(req, upgrade, (errorCode, errorContext) => {
-      if (errorCode === undefined) void this.#finishHandshake(req, fn);
-      else fn(errorCode, errorContext);
+    super.verify(request, upgrade, (errorCode, errorContext) => {
+      if (errorCode !== undefined) {
+        fn(errorCode, errorContext);
+        return;
+      }
+      this.#handshakes.resolve(req).then(
+        (resolved) => {
+          this.#finish(req, fn, resolved);
+        },
+        (error: unknown) => {
+          this.#finish(
+            req,
+            fn,
+            error instanceof SessionError
+              ? error
+              : new SessionError("STORE_ERROR", "session lookup failed: see error.cause", {
+                  cause: error,
+                }),
+          );
+        },
+      );
     });
   }
 
@@ -423,27 +471,23 @@ export class SessionServer<S = SessionRecord> extends Server {
     return super.onWebTransportSession(session);
   }
 
-  async #finishHandshake(req: EngineRequest, fn: VerifyCallback): Promise<void> {
-    let outcome: ResolvedSession<S> | SessionError;
-    try {
-      outcome = await this.#resolve(req);
-    } catch (error) {
-      outcome = asSessionError(error, "STORE_ERROR", "session lookup failed: see error.cause");
-    }
+  #finish(
+    req: HandshakeRequest,
+    fn: VerifyCallback,
+    outcome: ResolvedSession<S, R> | SessionError,
+  ): void {
     if (clientLeft(req)) {
       debug("handshake dropped: the client left while its session was being resolved");
       // A half-closed connection stays open on our side until destroyed (websocket upgrades).
       req.socket.destroy();
       return;
     }
-    if (this.#closing) {
-      fn(Server.errors.FORBIDDEN, { name: "SERVER_CLOSING", message: "the server is closing" });
-      return;
-    }
+    if (this.#closing) outcome = new SessionError("SERVER_CLOSING");
     if (outcome instanceof SessionError) {
       debug("handshake without session: %s: %s", outcome.code, outcome.message);
       this.emit("session_error", outcome, req);
-      if (this.#settings.required) {
+      if (this.#settings.required || outcome.code === "SERVER_CLOSING") {
+        withErrorCode(req.res, outcome.code);
         fn(Server.errors.FORBIDDEN, { name: outcome.code, message: outcome.message });
       } else {
         fn();
@@ -454,140 +498,15 @@ export class SessionServer<S = SessionRecord> extends Server {
     fn();
   }
 
-  async #resolve(req: EngineRequest): Promise<ResolvedSession<S>> {
-    this.#checkOrigin(req);
-    // One async frame for the whole path: each await costs a promise and a microtask per handshake.
-    let sessionId: string;
-    let record: SessionRecord;
-    try {
-      sessionId = this.#sessionIdOf(req);
-      // Each socket gets its own copy: concurrent handshakes share one read, never one object.
-      record = copyRecord(await this.#loader.load(sessionId), sessionId);
-    } catch (error) {
-      if (
-        !this.#settings.create ||
-        !(error instanceof SessionError) ||
-        !CREATABLE.has(error.code)
-      ) {
-        throw error;
-      }
-      debug("no usable session (%s): creating one", error.code);
-      return this.#create(req);
-    }
-    // hydrate() runs outside the try: its refusals never create a session.
-    const hydrated = this.#hydrate(record, sessionId, req);
-    const session = isPromiseLike(hydrated) ? await hydrated : hydrated;
-    debug("session %s resolved", redactId(sessionId));
-    return { sessionId, record, session, created: false };
+  #reopen(): void {
+    if (!this.#closing) return;
+    this.#closing = false;
+    this.#live.reopen();
+    this.#loader.reopen();
+    this.#live.subscribe();
   }
 
-  #checkOrigin(req: EngineRequest): void {
-    let allowed: boolean;
-    try {
-      allowed = this.#originAllowed(req);
-    } catch (error) {
-      throw new SessionError("BAD_ORIGIN", "the `origins` function threw: see error.cause", {
-        cause: error,
-      });
-    }
-    if (!allowed) {
-      const origin = String(req.headers.origin);
-      throw new SessionError(
-        "BAD_ORIGIN",
-        `origin ${JSON.stringify(origin.slice(0, 100))} may not open a socket here: list it in \`origins\``,
-      );
-    }
-  }
-
-  async #create(req: EngineRequest): Promise<ResolvedSession<S>> {
-    const { name, secrets, cookie } = this.#settings;
-    const fresh = newSession(name, secrets[0] ?? "", cookie);
-    const record = structuredClone(fresh.record);
-    // hydrate() first: a session it refuses is never stored (nobody would ever hold its cookie).
-    const session = await this.#hydrate(record, fresh.sessionId, req);
-    await this.#registry.write(fresh.sessionId, fresh.record);
-    // On polling, engine.io's headers replace what middlewares set on the response: keep theirs.
-    const response = req._query.transport === "polling" ? req.res : undefined;
-    return { ...fresh, record, session, created: true, response };
-  }
-
-  /** The app's `hydrate()`, its failures as `HYDRATE_FAILED`; synchronous when the app's is. */
-  #hydrate(record: SessionRecord, sessionId: string, req: EngineRequest): S | Promise<S> {
-    let hydrated: S | Promise<S>;
-    try {
-      hydrated = this.hydrate(record, sessionId, req);
-    } catch (error) {
-      throw hydrateFailed(error, sessionId);
-    }
-    // The rejection handler is made only for an asynchronous hydrate(): no closure per handshake.
-    if (!isPromiseLike(hydrated)) return hydrated;
-    return Promise.resolve(hydrated).catch((error: unknown) => {
-      throw hydrateFailed(error, sessionId);
-    });
-  }
-
-  /** The verified session id of a handshake; throws `NO_COOKIE` or `BAD_SIGNATURE`. */
-  #sessionIdOf(req: EngineRequest): string {
-    let sessionId: string | undefined;
-    try {
-      sessionId = this.sessionIdFrom(req);
-    } catch (error) {
-      throw asSessionError(error, "BAD_SIGNATURE", "sessionIdFrom() threw: see error.cause");
-    }
-    if (sessionId === undefined) throw this.#noCookie(req);
-    return sessionId;
-  }
-
-  #noCookie(req: IncomingMessage): SessionError {
-    if (this.sessionIdFrom !== SessionServer.prototype.sessionIdFrom) {
-      return new SessionError("NO_COOKIE", "sessionIdFrom() found no session id in the request");
-    }
-    const { name } = this.#settings;
-    if (debug.enabled) {
-      const sent = cookieNames(req.headers.cookie);
-      debug(
-        "no cookie '%s' in the handshake; cookies sent: %s",
-        name,
-        sent.length > 0 ? sent.join(", ") : "none (cross-origin client without withCredentials?)",
-      );
-    }
-    return new SessionError("NO_COOKIE", `no cookie '${name}' in the handshake request`);
-  }
-
-  #publish(message: SessionBusMessage): void {
-    this.#settings.bus?.publish(message).catch((error: unknown) => {
-      debug(
-        "bus publish of %s failed: other nodes miss it: %s",
-        message.type,
-        error instanceof Error ? error.message : "unknown",
-      );
-    });
-  }
-
-  #onBusMessage(message: SessionBusMessage): void {
-    if (message.origin === this.#nodeId) return;
-    const { sessionId } = message;
-    this.#loader.forget(sessionId);
-    if (message.type === "end") {
-      this.#registry.closeSession(sessionId, message.reason);
-      return;
-    }
-    void this.#refreshFromStore(sessionId);
-  }
-
-  /** Another node updated the session: re-read it once and refresh the sockets here. */
-  async #refreshFromStore(sessionId: string): Promise<void> {
-    const sockets = this.#registry.socketsOf(sessionId);
-    if (sockets.length === 0) return;
-    try {
-      await this.#registry.refresh(sessionId, await this.#registry.read(sessionId));
-    } catch (error) {
-      const failure = asSessionError(error, "STORE_ERROR", "re-reading an updated session failed");
-      this.emit("session_error", failure, sockets[0].request);
-    }
-  }
-
-  #onConnection(conn: Socket): void {
+  #onConnection(conn: Conn): void {
     const req = conn.request as IncomingMessage | null;
     const resolved = req === null ? undefined : this.#resolved.get(req);
     if (req === null || resolved === undefined) return;
@@ -599,9 +518,15 @@ export class SessionServer<S = SessionRecord> extends Server {
       conn.close();
       return;
     }
-    const socket = new SessionSocket<S>(conn, resolved, this.#host);
-    this.#wrappers.set(conn, socket);
-    this.#registry.add(socket);
+    const socket = createSocket<S, R>(conn, resolved, this.#live);
+    if (!this.#live.add(socket, resolved.started)) {
+      // Destroyed during engine.io's own part of the handshake (an async generateId).
+      debug("closing a socket whose session was destroyed while its handshake finished");
+      this.emit("session_error", new SessionError("NOT_FOUND", "the session was destroyed"), req);
+      conn.close();
+      return;
+    }
+    conn[WRAPPER] = socket as unknown as SessionSocket<never>;
     this.emit("session", socket, resolved.session);
     socket.emit("session", resolved.session);
   }
@@ -647,9 +572,9 @@ function appendSetCookie(
  * const server = attach<AppSession>(httpServer, { store, secret });
  * server.on("session", (socket, session) => socket.send(`hello ${session.user?.name}`));
  */
-export function attach<S = SessionRecord>(
+export function attach<S = SessionRecord, R extends SessionRecord = RecordOf<S>>(
   httpServer: HttpServer,
   options: SessionServerOptions,
-): SessionServer<S> {
-  return new SessionServer<S>(httpServer, options);
+): SessionServer<S, R> {
+  return new SessionServer<S, R>(httpServer, options);
 }

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "engine.io";
-import { SessionError } from "./errors";
 import { TypedEmitter } from "tiny-typed-emitter";
 import type { SessionRecord } from "./store";
 
@@ -25,22 +24,17 @@ export interface SessionSocketEvents<S> {
 }
 
 /**
- * @internal What a socket needs from its server's live-session machinery: the narrow interface that
- * keeps sockets from importing the server.
+ * @internal What a socket asks of its server's live sessions: the narrow interface that keeps
+ * sockets from importing the server.
  */
-export interface SessionHost<S> {
-  read(sessionId: string): Promise<SessionRecord>;
-  write(sessionId: string, record: SessionRecord): Promise<void>;
-  touch(sessionId: string, record: SessionRecord): Promise<void>;
-  update(
-    sessionId: string,
-    mutate: (record: SessionRecord) => void | Promise<void>,
-    caller: SessionSocket<S>,
-  ): Promise<SessionRecord>;
-  hydrate(record: SessionRecord, sessionId: string, req: IncomingMessage): S | Promise<S>;
-  destroySession(sessionId: string): Promise<number>;
+export interface SessionHost<S, R extends SessionRecord> {
+  save(socket: SessionSocket<S, R>): Promise<void>;
+  reload(socket: SessionSocket<S, R>): Promise<S>;
+  touch(sessionId: string): Promise<void>;
+  update(socket: SessionSocket<S, R>, mutate: (record: R) => void | Promise<void>): Promise<S>;
+  destroy(sessionId: string): Promise<number>;
   /** The socket closed: forget it. */
-  release(socket: SessionSocket<S>): void;
+  release(socket: SessionSocket<S, R>): void;
 }
 
 /** engine.io's transport names. */
@@ -51,6 +45,13 @@ export interface SendOptions {
   /** Whether to compress the message (websocket permessage-deflate, polling http compression). */
   compress?: boolean;
 }
+
+/** @internal Builds a socket (the constructor is private: only the server makes sockets). */
+export let createSocket: <S, R extends SessionRecord>(
+  conn: Socket,
+  resolved: ResolvedSession<S, R>,
+  host: SessionHost<S, R>,
+) => SessionSocket<S, R>;
 
 /**
  * One engine.io socket together with its verified session. Built by {@link SessionServer} before
@@ -63,7 +64,9 @@ export interface SendOptions {
  *   socket.on("session_end", (reason) => console.log(`session ended: ${reason}`));
  * });
  */
-export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
+export class SessionSocket<S, R extends SessionRecord = SessionRecord> extends TypedEmitter<
+  SessionSocketEvents<S>
+> {
   /** The raw engine.io socket. */
   readonly conn: Socket;
   /** The engine.io socket id (the `sid` of the protocol). */
@@ -76,13 +79,17 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
    * The stored form this socket holds: its private copy. With the default `hydrate()`,
    * `session === record`. `saveSession()` writes it.
    */
-  record: SessionRecord;
+  record: R;
   /** Whether the session was created by this handshake (option `create`), not by the HTTP app. */
   readonly created: boolean;
-  readonly #host: SessionHost<S>;
+  readonly #host: SessionHost<S, R>;
 
-  /** @internal Built by SessionServer only. */
-  constructor(conn: Socket, resolved: ResolvedSession<S>, host: SessionHost<S>) {
+  static {
+    createSocket = (conn, resolved, host) => new SessionSocket(conn, resolved, host);
+  }
+
+  /** Built by SessionServer only. */
+  private constructor(conn: Socket, resolved: ResolvedSession<S, R>, host: SessionHost<S, R>) {
     super();
     this.conn = conn;
     this.id = (conn as unknown as { id: string }).id;
@@ -127,11 +134,13 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
   }
 
   /**
-   * Writes this socket's `record` to the store (`store.set`). Changes made over the socket are then
-   * what the next HTTP request sees. Use `updateSession` when other sockets or HTTP may write too.
+   * Writes this socket's `record` to the store (`store.set`, with the cookie express-session would
+   * hand it), then gives every socket of the session here the saved value (`session_update`). Use
+   * `updateSession` when other sockets or HTTP may write too: `saveSession` overwrites them.
+   * Rejects with `NOT_FOUND` once the session was destroyed (nothing is written).
    */
   saveSession(): Promise<void> {
-    return this.#host.write(this.sessionId, this.record);
+    return this.#host.save(this);
   }
 
   /**
@@ -139,47 +148,39 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
    * `record` and `session`. Rejects with a `SessionError` (`NOT_FOUND`, `STORE_ERROR`, `TIMEOUT`,
    * `HYDRATE_FAILED`) and keeps the old values when it cannot.
    */
-  async reloadSession(): Promise<S> {
-    const record = await this.#host.read(this.sessionId);
-    let session: S;
-    try {
-      session = await this.#host.hydrate(record, this.sessionId, this.request);
-    } catch (error) {
-      throw error instanceof SessionError
-        ? error
-        : new SessionError("HYDRATE_FAILED", "hydrate() failed on reload", { cause: error });
-    }
-    this.replaceSession(record, session);
-    return session;
+  reloadSession(): Promise<S> {
+    return this.#host.reload(this);
   }
 
   /**
-   * Extends the session's life in the store (`store.touch`, or a careful `set` of the cookie alone
-   * where the store has no touch). The browser's cookie keeps its own expiry: see docs/session-lifetime.md.
+   * Extends the session's life in the store as an HTTP request would: reads the store's current
+   * session and touches that (`store.touch`, or `store.set` of it where the store has no touch),
+   * never this socket's copy. A session that is gone is not brought back: its sockets end
+   * (`"expired"`) and this rejects with `NOT_FOUND`. See docs/session-lifetime.md.
    */
   touchSession(): Promise<void> {
-    return this.#host.touch(this.sessionId, this.record);
+    return this.#host.touch(this.sessionId);
   }
 
   /**
-   * Read-modify-write of the stored session, serialized per session id in this process, so
-   * concurrent updates from many sockets of one session never lose one: a fresh read, `mutate`, a
-   * write, then every local socket of the session gets the new value and `session_update`.
+   * Read-modify-write of the stored session, serialized per session id (across every node that
+   * shares a bus with a lock, such as `RedisSessionBus`), so concurrent updates from many sockets
+   * of one session never lose one: a fresh read, `mutate`, a write, then every socket of the
+   * session gets the new value and `session_update`.
    *
    * @returns this socket's new session value. Rejects with a `SessionError` when the read, `mutate`
-   *   or the write fails (nothing is written), or when `hydrate()` refuses the new record for this
+   *   or the write fails (nothing is written), when the session was destroyed meanwhile
+   *   (`NOT_FOUND`, nothing is written), or when `hydrate()` refuses the new record for this
    *   socket (the store has it; this socket keeps its old session).
    * @example
    * socket.on("message", async () => {
    *   await socket.updateSession((record) => {
-   *     const data = record as AppSession;
-   *     data.counter = (data.counter ?? 0) + 1;
+   *     record.counter = (record.counter ?? 0) + 1; // record: the server's record type
    *   });
    * });
    */
-  async updateSession(mutate: (record: SessionRecord) => void | Promise<void>): Promise<S> {
-    await this.#host.update(this.sessionId, mutate, this);
-    return this.session;
+  updateSession(mutate: (record: R) => void | Promise<void>): Promise<S> {
+    return this.#host.update(this, mutate);
   }
 
   /**
@@ -189,24 +190,20 @@ export class SessionSocket<S> extends TypedEmitter<SessionSocketEvents<S>> {
    * @returns how many sockets were closed
    */
   destroySession(): Promise<number> {
-    return this.#host.destroySession(this.sessionId);
-  }
-
-  /** @internal Replaces the session value and its record (on reload, update, revalidation). */
-  replaceSession(record: SessionRecord, session: S): void {
-    this.record = record;
-    this.session = session;
+    return this.#host.destroy(this.sessionId);
   }
 }
 
 /** @internal What the server needs to keep about a socket between handshake and `connection`. */
-export interface ResolvedSession<S> {
+export interface ResolvedSession<S, R extends SessionRecord> {
   readonly sessionId: string;
-  readonly record: SessionRecord;
+  readonly record: R;
   readonly session: S;
   readonly created: boolean;
   /** The Set-Cookie of a session created at this handshake. */
   readonly setCookie?: string;
   /** The polling response of a created session, whose middlewares' Set-Cookie must be kept. */
   readonly response?: ServerResponse | undefined;
+  /** The live-sessions sequence number when the handshake began (see LiveSessions#endedSince). */
+  readonly started: number;
 }

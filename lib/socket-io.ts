@@ -46,6 +46,7 @@ const SESSION_ERROR_CODES: Readonly<Record<SessionErrorCode, true>> = {
   TIMEOUT: true,
   HYDRATE_FAILED: true,
   BAD_ORIGIN: true,
+  SERVER_CLOSING: true,
 };
 
 /** socket.io's default path, used for the engine too (engine.io's own default is `/engine.io`). */

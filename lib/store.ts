@@ -1,4 +1,6 @@
+import { Deadlines } from "./deadline";
 import { SessionError, redactId } from "./errors";
+import { storeForm, storedCookie } from "./store-cookie";
 
 /**
  * The stored form of a session, as express-session keeps it: at least a `cookie` with its expiry.
@@ -13,6 +15,12 @@ export interface SessionRecord {
     expires?: Date | string | null;
   };
 }
+
+/**
+ * The stored record type of a server whose session type is `S`: `S` itself when it is a record
+ * (the default `hydrate()`), else the plain {@link SessionRecord}.
+ */
+export type RecordOf<S> = S extends SessionRecord ? S : SessionRecord;
 
 /** The callback every express-session store calls. */
 export type StoreCallback<T = void> = (error?: unknown, value?: T) => void;
@@ -47,11 +55,16 @@ function isNotFoundError(error: unknown): boolean {
   );
 }
 
-function isExpired(record: SessionRecord): boolean {
-  const expires = record.cookie.expires;
-  if (expires === undefined || expires === null) return false;
-  const time = new Date(expires).getTime();
-  return !Number.isNaN(time) && time <= Date.now();
+/** One shared timer per timeout length (in practice: one per server's `lookupTimeout`). */
+const deadlines = new Map<number, Deadlines>();
+
+function deadlinesOf(ms: number): Deadlines {
+  let shared = deadlines.get(ms);
+  if (shared === undefined) {
+    shared = new Deadlines(ms);
+    deadlines.set(ms, shared);
+  }
+  return shared;
 }
 
 /**
@@ -70,13 +83,13 @@ export function callStore<T>(
 ): Promise<T | undefined> {
   return new Promise<T | undefined>((resolve, reject) => {
     let settled = false;
-    const timer = setTimeout(() => {
+    const deadline = deadlinesOf(timeoutMs).start(() => {
       settle(new SessionError("TIMEOUT", `${what} did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    });
     function settle(error: unknown, value?: T): void {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      deadline.cancel();
       // Any falsy error means success, as express-session reads it.
       if (!error) resolve(value);
       else reject(error instanceof SessionError ? error : storeError(what, error));
@@ -151,74 +164,9 @@ export async function readRecord(
       `${what} returned something that is not an express-session record (no 'cookie' object)`,
     );
   }
-  if (isExpired(record as SessionRecord)) {
-    throw new SessionError("NOT_FOUND", `session ${redactId(sessionId)} has expired`);
-  }
+  // Live: the store decides expiry, as express-session lets it (it never re-checks
+  // `cookie.expires` after `store.get`). Stores that expire by TTL leave that field behind.
   return record as SessionRecord;
-}
-
-/**
- * A private copy of a record, as `structuredClone` makes it (`Date`s stay dates). A record that
- * cannot be copied (a function or a socket inside) is a store error, not a crash.
- */
-export function copyRecord(record: SessionRecord, sessionId: string): SessionRecord {
-  try {
-    try {
-      return copyPlain(record, 0) as SessionRecord;
-    } catch (error) {
-      if (error !== NOT_PLAIN) throw error;
-      return structuredClone(record);
-    }
-  } catch (error) {
-    throw new SessionError(
-      "STORE_ERROR",
-      `the stored session ${redactId(sessionId)} cannot be copied: see error.cause`,
-      { cause: error },
-    );
-  }
-}
-
-/** Thrown by {@link copyPlain} where only `structuredClone` copies faithfully. */
-const NOT_PLAIN = new Error("not plain data");
-/** Deeper than this, data may be cyclic: `structuredClone` handles cycles. */
-const MAX_PLAIN_DEPTH = 32;
-
-/**
- * Copies JSON-shaped data (what stores hand back) about five times faster than `structuredClone`,
- * which it defers to for any other object (a `Date`, a `Map`) and where it could differ (cycles,
- * sparse arrays, arrays with extra keys).
- */
-function copyPlain(value: unknown, depth: number): unknown {
-  if (typeof value !== "object" || value === null) {
-    if (typeof value === "function" || typeof value === "symbol") throw NOT_PLAIN;
-    return value;
-  }
-  if (depth > MAX_PLAIN_DEPTH) throw NOT_PLAIN;
-  if (Array.isArray(value)) {
-    const length = value.length;
-    if (Object.keys(value).length !== length) throw NOT_PLAIN;
-    const copy = new Array<unknown>(length);
-    for (let index = 0; index < length; index++) copy[index] = copyPlain(value[index], depth + 1);
-    return copy;
-  }
-  const prototype: unknown = Object.getPrototypeOf(value);
-  if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const item = copyPlain((value as Record<string, unknown>)[key], depth + 1);
-    // A "__proto__" key from JSON.parse is data: assigning it would set the prototype instead.
-    if (key === "__proto__") {
-      Object.defineProperty(copy, key, {
-        value: item,
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      });
-    } else {
-      copy[key] = item;
-    }
-  }
-  return copy;
 }
 
 function notFound(sessionId: string): SessionError {
@@ -228,89 +176,80 @@ function notFound(sessionId: string): SessionError {
   );
 }
 
-/** A store answer that later handshakes of the same session may share for a while. */
-interface SharedAnswer {
-  readonly record: SessionRecord;
-  readonly timer: NodeJS.Timeout;
-}
-
 /**
- * Coalesces reads of one session id into a single store call: many tabs or a reconnect storm cost
- * one read. A read is shared while it is in flight and, with a `windowMs`, for that long after it
- * answered (successful answers only). Callers must copy the record before mutating it.
+ * The user's store, wrapped once: every call bounded by `lookupTimeout`, settled once, its errors
+ * mapped to `SessionError`s; every write handed the session as express-session would hand it.
  */
-export class SessionLoader {
-  readonly #store: SessionStore;
-  readonly #timeoutMs: number;
-  readonly #windowMs: number;
-  readonly #inFlight = new Map<string, Promise<SessionRecord>>();
-  /** Reads in flight that began before their session changed: their answer is not shared later. */
-  readonly #outdated = new Set<Promise<SessionRecord>>();
-  readonly #answers = new Map<string, SharedAnswer>();
-  #closed = false;
+export class StoreClient {
+  /** The user's store, as given. */
+  readonly store: SessionStore;
+  /** `lookupTimeout`: the bound of every call. */
+  readonly timeoutMs: number;
 
-  constructor(store: SessionStore, timeoutMs: number, windowMs = 0) {
-    this.#store = store;
-    this.#timeoutMs = timeoutMs;
-    this.#windowMs = windowMs;
+  constructor(store: SessionStore, timeoutMs: number) {
+    this.store = store;
+    this.timeoutMs = timeoutMs;
   }
 
-  /** How many reads are in flight (for leak checks). */
-  get pending(): number {
-    return this.#inFlight.size;
+  /** Reads a session (live as the store returns it); rejects `NOT_FOUND` when there is none. */
+  get(sessionId: string): Promise<SessionRecord> {
+    return readRecord(this.store, sessionId, this.timeoutMs);
   }
 
-  /** How many answered reads are being shared within the window (for leak checks). */
-  get shared(): number {
-    return this.#answers.size;
-  }
-
-  /** Reads `sessionId`, sharing a read in flight or one answered within the window. */
-  load(sessionId: string): Promise<SessionRecord> {
-    const answer = this.#answers.get(sessionId);
-    if (answer !== undefined) return Promise.resolve(answer.record);
-    let read = this.#inFlight.get(sessionId);
-    if (read === undefined) {
-      const started = readRecord(this.#store, sessionId, this.#timeoutMs);
-      read = started;
-      this.#inFlight.set(sessionId, started);
-      started.then(
-        (record) => {
-          this.#inFlight.delete(sessionId);
-          if (!this.#outdated.delete(started)) this.#share(sessionId, record);
-        },
-        () => {
-          this.#inFlight.delete(sessionId);
-          this.#outdated.delete(started);
-        },
-      );
+  /**
+   * Writes `record` with express-session's cookie (expiry reset as `touch()` does), then gives
+   * `record` the cookie as the store now keeps it.
+   */
+  async set(sessionId: string, record: SessionRecord): Promise<void> {
+    const { store } = this;
+    if (typeof store.set !== "function") {
+      throw new SessionError("STORE_ERROR", "the store has no set(sid, session, callback) method");
     }
-    return read;
+    const written = storeForm(record);
+    await this.#call("set", sessionId, (callback) => store.set?.(sessionId, written, callback));
+    record.cookie = storedCookie(written);
   }
 
-  /** The session changed: later handshakes read it afresh. */
-  forget(sessionId: string): void {
-    if (this.#windowMs === 0) return;
-    const read = this.#inFlight.get(sessionId);
-    if (read !== undefined) this.#outdated.add(read);
-    const answer = this.#answers.get(sessionId);
-    if (answer === undefined) return;
-    clearTimeout(answer.timer);
-    this.#answers.delete(sessionId);
+  /**
+   * Extends the life of `current` (the store's current session, just read) as express-session's
+   * touch does: `store.touch`, or `store.set` of that same session where the store has no touch.
+   * Then gives `current` the cookie as the store now keeps it.
+   */
+  async touch(sessionId: string, current: SessionRecord): Promise<void> {
+    const { store } = this;
+    if (typeof store.touch !== "function") {
+      await this.set(sessionId, current);
+      return;
+    }
+    const written = storeForm(current);
+    await this.#call("touch", sessionId, (callback) => store.touch?.(sessionId, written, callback));
+    current.cookie = storedCookie(written);
   }
 
-  /** Drops every shared answer and its timer (the server is closing). */
-  clear(): void {
-    this.#closed = true;
-    for (const answer of this.#answers.values()) clearTimeout(answer.timer);
-    this.#answers.clear();
+  /** Whether the store can delete sessions. */
+  get destroys(): boolean {
+    return typeof this.store.destroy === "function";
   }
 
-  #share(sessionId: string, record: SessionRecord): void {
-    if (this.#windowMs === 0 || this.#closed) return;
-    const timer = setTimeout(() => {
-      this.#answers.delete(sessionId);
-    }, this.#windowMs).unref();
-    this.#answers.set(sessionId, { record, timer });
+  /** Deletes a session. */
+  async destroy(sessionId: string): Promise<void> {
+    const { store } = this;
+    if (typeof store.destroy !== "function") {
+      throw new SessionError("STORE_ERROR", "the store has no destroy(sid, callback) method");
+    }
+    await this.#call("destroy", sessionId, (callback) => store.destroy?.(sessionId, callback));
+  }
+
+  async #call(
+    method: string,
+    sessionId: string,
+    invoke: (callback: (error?: unknown) => void) => unknown,
+  ): Promise<void> {
+    await callStore<unknown>(
+      invoke,
+      true,
+      this.timeoutMs,
+      `store.${method} for session ${redactId(sessionId)}`,
+    );
   }
 }

@@ -188,6 +188,8 @@ export const ZERO_STATS: SessionServerStats = {
   sockets: 0,
   pendingLookups: 0,
   sharedLookups: 0,
+  tombstones: 0,
+  bus: "none",
   locks: 0,
   timers: 0,
 };

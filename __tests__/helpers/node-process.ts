@@ -79,7 +79,7 @@ async function main(): Promise<void> {
         const socket = server.socketsOf(command.sessionId).at(0);
         if (socket === undefined) throw new Error("no socket of that session here");
         await socket.updateSession((record) => {
-          (record as AppSession).counter = command.counter;
+          record.counter = command.counter;
         });
         return server.socketsOf(command.sessionId).length;
       }

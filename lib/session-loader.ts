@@ -1,0 +1,88 @@
+import type { SessionRecord } from "./store";
+import type { StoreClient } from "./store";
+
+/** A store answer that later handshakes of the same session may share for a while. */
+interface SharedAnswer {
+  readonly record: SessionRecord;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * Coalesces the handshake reads of one session id into a single store call: many tabs or a
+ * reconnect storm cost one read. A read is shared while it is in flight and, with a `windowMs`,
+ * for that long after it answered (successful answers only). Callers must copy the record before
+ * mutating it. `forget()` detaches both at once: no read from before a change is shared after it.
+ */
+export class SessionLoader {
+  readonly #store: StoreClient;
+  readonly #windowMs: number;
+  readonly #inFlight = new Map<string, Promise<SessionRecord>>();
+  readonly #answers = new Map<string, SharedAnswer>();
+  #closed = false;
+
+  constructor(store: StoreClient, windowMs = 0) {
+    this.#store = store;
+    this.#windowMs = windowMs;
+  }
+
+  /** How many reads are in flight (for leak checks). */
+  get pending(): number {
+    return this.#inFlight.size;
+  }
+
+  /** How many answered reads are being shared within the window (for leak checks). */
+  get shared(): number {
+    return this.#answers.size;
+  }
+
+  /** Reads `sessionId`, sharing a read in flight or one answered within the window. */
+  load(sessionId: string): Promise<SessionRecord> {
+    const answer = this.#answers.get(sessionId);
+    if (answer !== undefined) return Promise.resolve(answer.record);
+    const shared = this.#inFlight.get(sessionId);
+    if (shared !== undefined) return shared;
+    const read = this.#store.get(sessionId);
+    this.#inFlight.set(sessionId, read);
+    read.then(
+      (record) => {
+        // Still the current read (not forgotten meanwhile): share its answer for the window.
+        if (this.#inFlight.get(sessionId) !== read) return;
+        this.#inFlight.delete(sessionId);
+        this.#share(sessionId, record);
+      },
+      () => {
+        if (this.#inFlight.get(sessionId) === read) this.#inFlight.delete(sessionId);
+      },
+    );
+    return read;
+  }
+
+  /** The session changed or ended: later handshakes read it afresh. */
+  forget(sessionId: string): void {
+    this.#inFlight.delete(sessionId);
+    const answer = this.#answers.get(sessionId);
+    if (answer === undefined) return;
+    clearTimeout(answer.timer);
+    this.#answers.delete(sessionId);
+  }
+
+  /** Drops every shared answer and its timer (the server is closing). */
+  clear(): void {
+    this.#closed = true;
+    for (const answer of this.#answers.values()) clearTimeout(answer.timer);
+    this.#answers.clear();
+  }
+
+  /** The server listens again after a close: answers may be shared again. */
+  reopen(): void {
+    this.#closed = false;
+  }
+
+  #share(sessionId: string, record: SessionRecord): void {
+    if (this.#windowMs === 0 || this.#closed) return;
+    const timer = setTimeout(() => {
+      this.#answers.delete(sessionId);
+    }, this.#windowMs).unref();
+    this.#answers.set(sessionId, { record, timer });
+  }
+}
