@@ -298,6 +298,12 @@ describe("SessionServer with bad cookie options", () => {
     ).toThrow(/^engine\.io-session: `sessionCookie\.domain` must be a domain name/);
   });
 
+  it.each(["my sid", "sid;", "a\r\nb"])("throws at construction for the cookie name %p", (name) => {
+    expect(() => new SessionServer({ store, secret: "s", name })).toThrow(
+      /^engine\.io-session: `name` must be the cookie name express-session uses \(an RFC 6265 token/,
+    );
+  });
+
   it("builds a server for valid options", () => {
     const server = new SessionServer({
       ...valid,

@@ -156,6 +156,10 @@ describe("origins", () => {
       serve();
       expect(await handshake(app, mode, cookie, undefined, { headers: crossSite })).toBe(refused);
       expect(errors.map((e) => e.code)).toEqual(["BAD_ORIGIN"]);
+      // (Node's fetch sets its own Sec-Fetch-Mode.)
+      expect(errors[0]?.message).toMatch(
+        /^a cross-origin request without Origin \(Sec-Fetch-Site "cross-site", Sec-Fetch-Mode "[a-z-]+", Sec-Fetch-Dest "image"\) may not open a socket here$/,
+      );
       expect(server?.clientsCount).toBe(0);
     });
 
@@ -188,7 +192,29 @@ describe("origins", () => {
       const status = await handshake(app, "polling", cookie, undefined, { query: "&j=0" });
       expect(status).toBe(403);
       expect(errors.map((e) => e.code)).toEqual(["BAD_ORIGIN"]);
+      expect(errors[0]?.message).toMatch(/^JSONP polling may not open a socket here/);
       expect(server?.clientsCount).toBe(0);
+    });
+
+    it("serves a same-origin JSONP handshake with jsonp: true", async () => {
+      server = attachServer(app, { jsonp: true });
+      server.on("session_error", (error) => errors.push(error));
+      const res = await fetch(`${app.url}/engine.io/?EIO=4&transport=polling&j=0`, {
+        headers: { cookie, "sec-fetch-site": "same-origin", "sec-fetch-dest": "script" },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^___eio\[0\]\("0\{/);
+      expect(errors).toEqual([]);
+    });
+
+    it("still refuses a cross-site JSONP handshake with jsonp: true", async () => {
+      server = attachServer(app, { jsonp: true });
+      server.on("session_error", (error) => errors.push(error));
+      const headers = { "sec-fetch-site": "cross-site", "sec-fetch-dest": "script" };
+      expect(await handshake(app, "polling", cookie, undefined, { headers, query: "&j=0" })).toBe(
+        403,
+      );
+      expect(errors.map((e) => e.code)).toEqual(["BAD_ORIGIN"]);
     });
   });
 
@@ -442,12 +468,5 @@ describe("originCheck", () => {
       expect(check(request({ host: HOST }, { EIO: "4", j: undefined }))).toBeUndefined();
       expect(check({ headers: { host: HOST } } as unknown as OriginRequest)).toBeUndefined();
     });
-  });
-
-  it("keeps the boolean one-argument form for the current server core", () => {
-    const legacy = originCheck("same-origin");
-    expect(legacy(request({ host: HOST, origin: `https://${HOST}` }))).toBe(true);
-    expect(legacy(request({ host: HOST, origin: "https://evil.example" }))).toBe(false);
-    expect(legacy(request({ host: HOST }, JSONP_QUERY))).toBe(false);
   });
 });

@@ -28,13 +28,10 @@ export type OriginRequest = IncomingMessage & { _query?: Record<string, string |
  * Decides one handshake: `undefined` when it may go on, otherwise a short explanation of the
  * refusal (the server turns it into a `BAD_ORIGIN` error). Throws whatever a user function throws.
  */
-export type OriginRefusal = (req: OriginRequest) => string | undefined;
+export type OriginCheck = (req: OriginRequest) => string | undefined;
 
-/**
- * TRANSITIONAL, until the core calls `originCheck(option, jsonp)`: the boolean check the current
- * core expects (`true` when allowed). It applies the same rules, with JSONP refused.
- */
-export type OriginCheck = (req: OriginRequest) => boolean;
+/** The same as {@link OriginCheck} (the name the core imports). */
+export type OriginRefusal = OriginCheck;
 
 /** `Sec-Fetch-Site` values of requests no other site started. */
 const TRUSTED_SITES = new Set(["same-origin", "none"]);
@@ -141,19 +138,7 @@ const JSONP_REFUSED =
  * const refusal = check(req); // undefined, or e.g. 'origin "https://evil.example" may not ...'
  * ```
  */
-export function originCheck(option: OriginsOption, jsonp: boolean): OriginRefusal;
-/**
- * TRANSITIONAL (the current core's call): the boolean form of the same check, JSONP refused.
- * Goes away once the core passes `jsonp` and reads the explanation.
- */
-export function originCheck(option: OriginsOption): OriginCheck;
-export function originCheck(option: OriginsOption, jsonp?: boolean): OriginRefusal | OriginCheck {
-  const refusal = compile(option, jsonp ?? false);
-  if (jsonp !== undefined) return refusal;
-  return (req) => refusal(req) === undefined;
-}
-
-function compile(option: OriginsOption, jsonp: boolean): OriginRefusal {
+export function originCheck(option: OriginsOption, jsonp: boolean): OriginCheck {
   const isJsonp = (req: OriginRequest): boolean => !jsonp && typeof req._query?.j === "string";
   if (typeof option === "function") {
     return (req) => {
