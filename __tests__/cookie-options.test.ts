@@ -282,6 +282,34 @@ describe("resolveCookieOptions", () => {
   });
 });
 
+describe("a created session's cookie with auto", () => {
+  it("is Lax and not Secure over HTTP, SameSite=None; Secure behind an HTTPS proxy", async () => {
+    const loopback = await listenOnLoopback(() => undefined);
+    const server = new SessionServer(loopback.httpServer, {
+      store: new session.MemoryStore(),
+      secret: "s",
+      create: true,
+      sessionCookie: { secure: "auto", sameSite: "auto" } as never,
+    });
+    try {
+      const setCookie = async (headers: Record<string, string>): Promise<string[]> => {
+        const res = await fetch(`${loopback.url}/engine.io/?EIO=4&transport=polling`, { headers });
+        await res.text();
+        expect(res.status).toBe(200);
+        return res.headers.getSetCookie();
+      };
+      const [plain] = await setCookie({});
+      expect(plain).toMatch(/; SameSite=Lax$/);
+      expect(plain).not.toMatch(/; Secure/);
+      const [proxied] = await setCookie({ "x-forwarded-proto": "https" });
+      expect(proxied).toMatch(/; Secure; SameSite=None$/);
+    } finally {
+      server.close();
+      await loopback.close();
+    }
+  });
+});
+
 describe("SessionServer with bad cookie options", () => {
   const store = new session.MemoryStore();
   const valid = { store, secret: "s", create: true };
