@@ -275,6 +275,14 @@ describe("resolveCookieOptions", () => {
     expect(resolveCookieOptions(auto, req)).toMatchObject({ secure: true, sameSite: "none" });
   });
 
+  it("decides sameSite auto alone, keeping secure", async () => {
+    const options = cookieOptions({ secure: true, sameSite: "auto" }, "sessionCookie");
+    expect(resolveCookieOptions(options, await realRequest())).toEqual({
+      secure: true,
+      sameSite: "lax",
+    });
+  });
+
   it("decides each auto on its own", async () => {
     const req = await realRequest({ "x-forwarded-proto": "https" });
     const secureOnly = cookieOptions({ secure: "auto", sameSite: "strict" }, "sessionCookie");

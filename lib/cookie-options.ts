@@ -158,7 +158,7 @@ export function resolveCookieOptions(
 /** Whether `req` came over HTTPS: a TLS socket, or a proxy's first `X-Forwarded-Proto`. */
 function isHttps(req: IncomingMessage): boolean {
   if ((req.socket as Partial<TLSSocket> | null)?.encrypted === true) return true;
-  const header = req.headers["x-forwarded-proto"];
-  const first = (Array.isArray(header) ? header[0] : header)?.split(",")[0];
+  // Node joins repeated headers with ", " (an array's toString does the same): the first hop counts.
+  const first = req.headers["x-forwarded-proto"]?.toString().split(",")[0];
   return first?.trim().toLowerCase() === "https";
 }
