@@ -37,8 +37,11 @@ const IO_ONLY_KEYS: Readonly<Record<IoOnlyKey, true>> = {
   cleanupEmptyChildNamespaces: true,
 };
 
-/** Every code a refusal can carry: what the socket.io client is told in `err.data.code`. */
-const SESSION_ERROR_CODES: Readonly<Record<SessionErrorCode, true>> = {
+/**
+ * Which refusals a socket.io client is told in `err.data.code`, ending its retries: all but a
+ * closing server, which a retry may find up again (a restart), or another node may answer.
+ */
+const TOLD: Readonly<Record<SessionErrorCode, boolean>> = {
   NO_COOKIE: true,
   BAD_SIGNATURE: true,
   NOT_FOUND: true,
@@ -46,7 +49,7 @@ const SESSION_ERROR_CODES: Readonly<Record<SessionErrorCode, true>> = {
   TIMEOUT: true,
   HYDRATE_FAILED: true,
   BAD_ORIGIN: true,
-  SERVER_CLOSING: true,
+  SERVER_CLOSING: false,
 };
 
 /** socket.io's default path, used for the engine too (engine.io's own default is `/engine.io`). */
@@ -147,7 +150,8 @@ function isRefusal(context: unknown): context is { name: SessionErrorCode; messa
   const { name, message } = context as { name?: unknown; message?: unknown };
   return (
     typeof name === "string" &&
-    Object.hasOwn(SESSION_ERROR_CODES, name) &&
+    Object.hasOwn(TOLD, name) &&
+    TOLD[name as SessionErrorCode] &&
     typeof message === "string"
   );
 }
