@@ -9,7 +9,7 @@
 //
 //   CLUSTER_STEPS=latency,increments npm run test:cluster   runs only the named steps
 import { execFileSync, fork, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import https from "node:https";
 import http from "node:http";
 import net from "node:net";
@@ -24,7 +24,12 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const REDIS_PORT = 25710;
 const NODE_PORTS = { A: 25711, B: 25712, C: 25713 };
 const PROXY_PORT = 25720;
-const ORIGIN = `https://127.0.0.1:${PROXY_PORT}`;
+const HAPROXY_PORT = 25721;
+/** The proxy the clients go through: nginx, then HAProxy when it is installed. */
+let ORIGIN = `https://127.0.0.1:${PROXY_PORT}`;
+/** Prefixes the checks of the HAProxy pass. */
+let label = "";
+let proxyName = "nginx";
 const DEADLINE_MS = 240_000;
 const NAMES = Object.keys(NODE_PORTS);
 const only = process.env.CLUSTER_STEPS?.split(",");
@@ -36,7 +41,8 @@ const results = [];
 const figures = [];
 const children = new Set();
 
-function check(name, ok, detail = "") {
+function check(checkName, ok, detail = "") {
+  const name = `${label}${checkName}`;
   results.push({ name, ok });
   console.log(`${ok ? "ok  " : "FAIL"} ${name}${detail === "" ? "" : `: ${detail}`}`);
 }
@@ -254,6 +260,65 @@ class NginxProcess {
   }
 }
 
+/** The HAProxy config the test runs; docs/scaling-out.md shows it without the temp paths. */
+function haproxyConfig() {
+  const servers = NAMES.map(
+    (name) => `  server ${name} 127.0.0.1:${NODE_PORTS[name]} check inter 500 fall 1 rise 1`,
+  ).join("\n");
+  return `global
+  maxconn 8000
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 75s
+  timeout server 75s
+  timeout tunnel 75s
+  option forwardfor
+
+frontend www
+  bind 127.0.0.1:${HAPROXY_PORT} ssl crt ${dir}/combined.pem
+  http-request set-header X-Forwarded-Proto https
+  default_backend app
+
+backend app
+  balance source
+  hash-type consistent
+${servers}
+`;
+}
+
+class HaproxyProcess {
+  #child;
+  get available() {
+    try {
+      execFileSync("haproxy", ["-v"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  async start() {
+    // HAProxy takes the certificate and its key in one file.
+    writeFileSync(
+      `${dir}/combined.pem`,
+      readFileSync(`${dir}/cert.pem`, "utf8") + readFileSync(`${dir}/key.pem`, "utf8"),
+    );
+    writeFileSync(`${dir}/haproxy.cfg`, haproxyConfig());
+    this.#child = track(spawn("haproxy", ["-db", "-f", `${dir}/haproxy.cfg`], { stdio: "ignore" }));
+    await waitForPort(HAPROXY_PORT, 5000);
+    // Health checks mark every node up within a few hundred ms.
+    await delay(1000);
+  }
+  async stop() {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  }
+}
+
 // ---- clients -----------------------------------------------------------------------------------
 
 const agents = new Map();
@@ -388,6 +453,7 @@ let stopping = false;
 const redis = new RedisProcess();
 const nodes = Object.fromEntries(NAMES.map((name) => [name, new NodeProcess(name)]));
 const nginx = new NginxProcess();
+const haproxy = new HaproxyProcess();
 /** Loopback client addresses by the node nginx sends them to. */
 const addressesOf = { A: [], B: [], C: [] };
 
@@ -421,16 +487,23 @@ async function main() {
   await probe.connect();
 
   // Which node each client address lands on (every request of one address goes to one node).
-  for (let last = 2; last < 60; last++) {
-    const address = `127.0.0.${last}`;
-    const reply = await request(`${ORIGIN}/whoami`, { address });
-    addressesOf[reply.body.node].push(address);
+  async function mapAddresses() {
+    for (const name of NAMES) addressesOf[name] = [];
+    for (let last = 2; last < 60; last++) {
+      const address = `127.0.0.${last}`;
+      const reply = await request(`${ORIGIN}/whoami`, { address });
+      addressesOf[reply.body.node].push(address);
+    }
+    figure(
+      `${label}addresses per node: ${NAMES.map((n) => `${n} ${addressesOf[n].length}`).join(", ")}`,
+    );
+    if (NAMES.some((name) => addressesOf[name].length < 2)) {
+      throw new Error("the hash left a node out");
+    }
   }
-  figure(`addresses per node: ${NAMES.map((n) => `${n} ${addressesOf[n].length}`).join(", ")}`);
-  if (NAMES.some((name) => addressesOf[name].length < 2))
-    throw new Error("the hash left a node out");
+  await mapAddresses();
 
-  await step("transports", async () => {
+  const transportsStep = async () => {
     const { cookie, setCookie } = await login("alice", addressesOf.A[0]);
     check(
       "login through the proxy sets a Secure cookie (trust proxy + X-Forwarded-Proto)",
@@ -454,12 +527,13 @@ async function main() {
         conn.socket.close();
       }
     }
-  });
+  };
+  await step("transports", transportsStep);
 
-  await step("latency", async () => {
+  const latencyStep = async (rounds = 200) => {
     const samples = [];
     const reasons = new Set();
-    for (let round = 0; round < 200; round++) {
+    for (let round = 0; round < rounds; round++) {
       const user = await sessionOnEveryNode(`latency-${round}`);
       const from = NAMES[round % 3];
       const others = user.conns.filter((conn) => conn.hello.node !== from);
@@ -482,7 +556,7 @@ async function main() {
     const median = percentile(samples, 50);
     const p99 = percentile(samples, 99);
     figure(
-      `cross-node destroy latency (200 sessions, destroySession on one node -> "end" at the clients on the other two, through nginx): median ${median.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${samples.at(-1).toFixed(1)} ms`,
+      `cross-node destroy latency (${rounds} sessions, destroySession on one node -> "end" at the clients on the other two, through ${proxyName}): median ${median.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${samples.at(-1).toFixed(1)} ms`,
     );
     check(
       'every socket told "destroyed"',
@@ -490,7 +564,8 @@ async function main() {
       [...reasons].join(","),
     );
     check("cross-node destroy p99 under 250 ms", p99 < 250, `${p99.toFixed(1)} ms`);
-  });
+  };
+  await step("latency", latencyStep);
 
   await step("increments", async () => {
     const user = await sessionOnEveryNode("counter");
@@ -515,7 +590,7 @@ async function main() {
     for (const conn of user.conns) conn.socket.close();
   });
 
-  await step("sigkill", async () => {
+  const sigkillStep = async () => {
     const { cookie } = await login("survivor", addressesOf.B[0]);
     const onB = await Promise.all(
       [0, 1, 2, 3, 4, 5].map((index) =>
@@ -538,7 +613,7 @@ async function main() {
     await until(() => onB.every((conn) => conn.hellos.length >= 2), 15_000, "clients reconnected");
     const back = Math.max(...onB.map((conn) => conn.closes[0].at)) - killedAt;
     figure(
-      `node B killed (SIGKILL): 6 of 6 clients reconnected through nginx within ${(performance.now() - killedAt).toFixed(0)} ms (all closes seen after ${back.toFixed(0)} ms)`,
+      `node B killed (SIGKILL): 6 of 6 clients reconnected through ${proxyName} within ${(performance.now() - killedAt).toFixed(0)} ms (all closes seen after ${back.toFixed(0)} ms)`,
     );
     check(
       "after SIGKILL every client reconnects to another node with its session",
@@ -547,26 +622,34 @@ async function main() {
     );
     // B rejoins the hash: its addresses go back to it. Polling sockets that moved away lose their
     // node (400 "Session ID unknown" from B) and reconnect; websocket ones stay where they are.
-    await nodes.B.start();
+    // Settled on the other nodes first (a retry may have raced nginx noticing B was gone).
+    await delay(500);
     const polling = onB.filter((conn) => conn.mode === "polling");
     const ws = onB.filter((conn) => conn.mode === "websocket");
+    const wsHellos = ws.map((conn) => conn.hellos.length);
+    await nodes.B.start();
     await until(
       () => polling.every((conn) => conn.hello.node === "B"),
       20_000,
       "polling clients back on B",
     );
     figure(
-      `node B restarted: ${polling.length} polling clients were cut ("${polling[0].closes.at(-1).reason}") and reconnected to B; ${ws.filter((conn) => conn.hellos.length === 2).length} of ${ws.length} websocket clients stayed on ${ws.map((conn) => conn.hello.node).join(",")}`,
+      `node B restarted: ${polling.length} polling clients were cut ("${polling[0].closes.at(-1).reason}") and reconnected to B; the ${ws.length} websocket clients stayed where they were (${ws.map((conn) => conn.hello.node).join(",")})`,
     );
     check(
       "polling clients reconnect to the node that rejoined",
       polling.every((conn) => conn.hello.user === "survivor"),
     );
+    check(
+      "websocket clients are not moved by the rejoin",
+      ws.every((conn, index) => conn.hellos.length === wsHellos[index] && conn.hello.node !== "B"),
+    );
     for (const conn of onB) {
       conn.socket.off("close");
       conn.socket.close();
     }
-  });
+  };
+  await step("sigkill", sigkillStep);
 
   /** An outage (Redis stopped, or paused): a close on A and a destroy on B meanwhile. */
   async function outage(kind) {
@@ -685,7 +768,7 @@ async function main() {
     );
   });
 
-  await step("chromium", async () => {
+  const chromiumStep = async () => {
     const { chromium } = await import("playwright-core");
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -708,7 +791,7 @@ async function main() {
       });
       const hello = await page.evaluate(() => window.events.find((e) => e.type === "hello"));
       check(
-        "Chromium through nginx: session on the socket, upgraded to websocket (same-origin check passes with Host $http_host)",
+        `Chromium through ${proxyName}: session on the socket, upgraded to websocket (the same-origin check passes: the proxy keeps Host)`,
         hello?.user === "chrome",
         JSON.stringify(hello),
       );
@@ -732,7 +815,28 @@ async function main() {
     } finally {
       await browser.close();
     }
-  });
+  };
+  await step("chromium", chromiumStep);
+
+  // The same deployment behind HAProxy (Debian's package), when it is installed: the checks that
+  // concern the proxy (transports, latency over 50, a node killed and rejoining, Chromium).
+  if (haproxy.available && (only === undefined || only.includes("haproxy"))) {
+    await haproxy.start();
+    ORIGIN = `https://127.0.0.1:${HAPROXY_PORT}`;
+    label = "[haproxy] ";
+    proxyName = "HAProxy";
+    try {
+      await mapAddresses();
+      await step("haproxy", transportsStep);
+      await step("haproxy", () => latencyStep(50));
+      await step("haproxy", sigkillStep);
+      await step("haproxy", chromiumStep);
+    } finally {
+      label = "";
+    }
+  } else if (!haproxy.available) {
+    figure("HAProxy is not installed: its pass is skipped (apt-get install haproxy)");
+  }
 
   probe.destroy();
 }
@@ -742,6 +846,7 @@ async function cleanup() {
   for (const socket of openSockets) socket.close();
   await Promise.all(NAMES.map((name) => nodes[name].kill("SIGTERM")));
   await nginx.stop();
+  await haproxy.stop();
   await redis.stop();
   for (const child of children) child.kill("SIGKILL");
   for (const agent of agents.values()) agent.destroy();
