@@ -497,7 +497,7 @@ describe("createSessionIo types", () => {
   function app(io: SessionIoServer<AppSession, ClientToServer, ServerToClient>): void {
     io.on("connection", (socket) => {
       const sessionSocket = io.sessionOf(socket);
-      const exact: Equals<typeof sessionSocket, SessionSocket<AppSession>> = true;
+      const exact: Equals<typeof sessionSocket, SessionSocket<AppSession, AppSession>> = true;
       socket.emit("hello", String(exact));
       socket.emit("hello", sessionSocket.session.user?.name ?? "stranger");
       // @ts-expect-error -- not an event of ServerToClient: socket.io's generics are kept
@@ -507,6 +507,14 @@ describe("createSessionIo types", () => {
       socket.on("whoami", (ack) => {
         ack(io.sessionOf(socket).session.user?.name ?? null);
       });
+      // The record type flows into updateSession: no cast to write a field of the app's session.
+      sessionSocket
+        .updateSession((record) => {
+          record.counter = (record.counter ?? 0) + 1;
+          // @ts-expect-error -- not a field of AppSession
+          record.countr = 1;
+        })
+        .catch(() => undefined);
     });
     io.of("/admin").on("connection", (socket) => {
       const counter: number | undefined = io.sessionOf(socket).session.counter; // namespaces too
@@ -538,12 +546,12 @@ describe("createSessionIo types", () => {
     type Required = ReturnType<typeof requiredServer>;
     const requiredSession: Equals<
       ReturnType<Required["sessionOf"]>,
-      SessionSocket<AppSession>
+      SessionSocket<AppSession, AppSession>
     > = true;
     type Dynamic = SessionIoServer<AppSession, object, object, object, unknown, boolean>;
     const dynamicSession: Equals<
       ReturnType<Dynamic["sessionOf"]>,
-      SessionSocket<AppSession> | undefined
+      SessionSocket<AppSession, AppSession> | undefined
     > = true;
     const options: SessionIoOptions = {
       store: null as never,

@@ -22,7 +22,7 @@ import type { SessionErrorCode } from "./errors";
 import type { SessionServerOptions } from "./options";
 import { SessionServer, type SessionServerEvents } from "./session-server";
 import type { SessionSocket } from "./session-socket";
-import type { SessionRecord } from "./store";
+import type { RecordOf, SessionRecord } from "./store";
 
 /** socket.io's own options: the ones engine.io does not read. */
 type IoOnlyKey = Exclude<keyof IoServerOptions, keyof ServerOptions | keyof AttachOptions>;
@@ -121,7 +121,7 @@ export interface SessionIoServer<
    * The engine: a {@link SessionServer}. Its events (`session_error`, `connection_error`,
    * `session_end`) and members (`destroySession`, `socketsOf`, `stats`, ...) are here.
    */
-  readonly engine: SessionServer<S>;
+  readonly engine: SessionServer<S, RecordOf<S>>;
   /**
    * The {@link SessionSocket} of a socket.io socket of any namespace: `session`, `sessionId`,
    * `updateSession`, ... Read `.session` when you need it: updates replace the value.
@@ -136,7 +136,9 @@ export interface SessionIoServer<
    */
   sessionOf(
     socket: IoSocketLike,
-  ): Guests extends true ? SessionSocket<S> | undefined : SessionSocket<S>;
+  ): Guests extends true
+    ? SessionSocket<S, RecordOf<S>> | undefined
+    : SessionSocket<S, RecordOf<S>>;
 }
 
 /** What a refused handshake keeps until its connection exists: what the client will be told. */
@@ -231,7 +233,7 @@ class SessionIo<
   SocketData,
 > extends IoServer<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
   readonly #guests: boolean;
-  readonly #engine: SessionServer<S>;
+  readonly #engine: SessionServer<S, RecordOf<S>>;
 
   constructor(
     engine: SessionIoEngine<S>,
@@ -260,7 +262,7 @@ class SessionIo<
     };
   }
 
-  sessionOf(socket: IoSocketLike): SessionSocket<S> | undefined {
+  sessionOf(socket: IoSocketLike): SessionSocket<S, RecordOf<S>> | undefined {
     const found = this.#engine.sessionOf(socket.conn);
     if (found === undefined && !this.#guests) {
       throw new TypeError(
