@@ -14,6 +14,7 @@ const config: Config = {
     // workers type-checking the library at once cost more CPU than the checks themselves.
     "^.+\\.ts$": ["ts-jest", { tsconfig: "stores/tsconfig.jest.json" }],
   },
+  reporters: ["default", "<rootDir>/stores/matrix-reporter.cjs"],
   globalSetup: "<rootDir>/stores/global-setup.ts",
   globalTeardown: "<rootDir>/stores/global-teardown.ts",
   // The suites wait on timers more than they compute; one suite per backing server.
