@@ -3,7 +3,9 @@
 // serves at /socket.io/socket.io.js. A logged-in page gets its session in every namespace, over
 // polling + upgrade and websocket only; a logged-out page gets connect_error with err.data.code
 // (NO_COOKIE, NOT_FOUND after a logout) and stops: socket.active is false and no further handshake
-// reaches the server.
+// reaches the server. Beside it, a plain SessionServer at /engine.io: engine.io-client in the page
+// reads sessionErrorCode from a refused polling handshake (docs/socket-io.md's refusalCode), and
+// gets no detail over websocket.
 //
 //   npm run build && node e2e/socket-io.mjs    (part of `npm run test:e2e`)
 //   ENGINE_IO_SESSION_DIST=/path/to/dist       another build of the package (default ./dist)
@@ -12,7 +14,7 @@
 //
 // Bounded: every wait has a timeout, the whole run stops after 60 s. Exits non-zero on failure.
 
-/* global process, console, setTimeout, window, io -- Node, and the pages in evaluate() */
+/* global process, console, setTimeout, window, io, XMLHttpRequest -- Node, and the pages in evaluate() */
 
 import http from "node:http";
 import { existsSync } from "node:fs";
@@ -34,11 +36,14 @@ const NO_RETRY_MS = 1_500;
 
 const require = createRequire(import.meta.url);
 const { createSessionIo } = require(join(dist, "socket-io.js"));
+const { SessionServer } = require(join(dist, "index.js"));
+const engineClientBundle = join(root, "node_modules", "engine.io-client", "dist", "engine.io.js");
 
 const results = [];
 let browser;
 let httpServer;
 let ioServer;
+let plainEngine;
 
 async function check(name, body) {
   const t0 = Date.now();
@@ -75,8 +80,14 @@ function startApp() {
   app.get("/", (_req, res) => {
     res.type("html").send('<!doctype html><script src="/socket.io/socket.io.js"></script>');
   });
+  app.get("/plain", (_req, res) => {
+    res.type("html").send('<!doctype html><script src="/engine.io.js"></script>');
+  });
+  app.get("/engine.io.js", (_req, res) => res.sendFile(engineClientBundle));
   httpServer = http.createServer(app);
-  ioServer = createSessionIo(httpServer, settings);
+  ioServer = createSessionIo(httpServer, { session: settings });
+  // A plain engine.io SessionServer beside it (path /engine.io), for engine.io-client's view.
+  plainEngine = new SessionServer(httpServer, { session: settings });
   const handshakes = { refused: [] };
   ioServer.engine.on("session_error", (error) => handshakes.refused.push(error.code));
   const hello = (socket) => {
@@ -108,6 +119,30 @@ function connectInPage({ namespaces, options }) {
         }),
     ),
   );
+}
+
+/** In the page: docs/socket-io.md's refusalCode() on engine.io-client's first error. */
+function plainRefusalInPage({ transports }) {
+  function refusalCode(err) {
+    const context = typeof err === "object" && "context" in err ? err.context : undefined;
+    if (!(context instanceof XMLHttpRequest) || context.status !== 403) return undefined;
+    try {
+      const body = JSON.parse(context.responseText);
+      if (typeof body !== "object" || body === null || !("sessionErrorCode" in body))
+        return undefined;
+      return String(body.sessionErrorCode);
+    } catch {
+      return undefined;
+    }
+  }
+  return new Promise((done) => {
+    const Socket = window.eio.Socket ?? window.eio;
+    const socket = new Socket("/", { transports });
+    socket.on("open", () => done({ kind: "open" }));
+    socket.on("error", (err) =>
+      done({ kind: "error", message: String(err?.message ?? err), code: refusalCode(err) ?? null }),
+    );
+  });
 }
 
 async function run() {
@@ -188,6 +223,34 @@ async function run() {
     await tab.context().close();
   });
 
+  await check("engine.io-client on polling reads sessionErrorCode from the 403 body", async () => {
+    const tab = await page();
+    await tab.goto(`${url}/plain`);
+    const seen = await tab.evaluate(plainRefusalInPage, { transports: ["polling"] });
+    assert(
+      seen.kind === "error" && seen.code === "NO_COOKIE",
+      `the page saw ${JSON.stringify(seen)}`,
+    );
+    await tab.context().close();
+  });
+
+  await check("engine.io-client on websocket gets no detail (the docs' limit holds)", async () => {
+    const tab = await page();
+    await tab.goto(`${url}/plain`);
+    const seen = await tab.evaluate(plainRefusalInPage, { transports: ["websocket"] });
+    assert(seen.kind === "error" && seen.code === null, `the page saw ${JSON.stringify(seen)}`);
+    await tab.context().close();
+  });
+
+  await check("engine.io-client logged in: the same page opens", async () => {
+    const tab = await page();
+    await tab.goto(`${url}/login?name=eve`);
+    await tab.goto(`${url}/plain`);
+    const seen = await tab.evaluate(plainRefusalInPage, { transports: ["polling", "websocket"] });
+    assert(seen.kind === "open", `the page saw ${JSON.stringify(seen)}`);
+    await tab.context().close();
+  });
+
   await check("no socket.io socket is left once the pages are closed", async () => {
     const sockets =
       (await ioServer.fetchSockets()).length + (await ioServer.of("/admin").fetchSockets()).length;
@@ -197,6 +260,7 @@ async function run() {
 
 async function finish() {
   if (browser !== undefined) await Promise.race([browser.close().catch(() => {}), delay(5000)]);
+  plainEngine?.close();
   if (ioServer !== undefined) await Promise.race([ioServer.close(), delay(3000)]);
   const passed = results.filter(Boolean).length;
   const failed = results.length - passed;
