@@ -340,6 +340,41 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       expect(await opened.expiresAt(sid)).toBeUndefined();
     });
 
+    it("concurrent updateSession calls from two sockets lose no increment", async () => {
+      const cookie = await app.login("ada");
+      const { connect } = await rig(app, opened);
+      const a = await connect("websocket", cookie);
+      const b = await connect("polling", cookie);
+      const updates = [];
+      for (let i = 0; i < 10; i++) {
+        updates.push(a.socket.updateSession(increment), b.socket.updateSession(increment));
+      }
+      await Promise.all(updates);
+      expect((await app.whoami(cookie)).counter).toBe(20);
+    });
+
+    it("an update or touch in flight when destroySession runs never writes the session back", async () => {
+      const { server, connect } = await rig(app, opened);
+      const resurrected: string[] = [];
+      for (const offset of [0, 1, 3, 10]) {
+        const cookie = await app.login(`eve${offset}`);
+        const sid = sessionIdOf(cookie);
+        const { socket } = await connect("websocket", cookie);
+        const writes = [
+          socket.updateSession(increment).catch(() => undefined),
+          socket.touchSession().catch(() => undefined),
+        ];
+        await delay(offset);
+        await server.destroySession(sid);
+        await Promise.all(writes);
+        await delay(200);
+        const left = await opened.expiresAt(sid);
+        const seen = await app.whoami(cookie);
+        if (left !== undefined || seen.sid === sid) resurrected.push(`after ${offset} ms`);
+      }
+      expect(resurrected).toEqual([]);
+    });
+
     it("create: true stores a session that the HTTP app then sees", async () => {
       const { url } = await rig(app, opened, {
         create: true,
