@@ -1,3 +1,4 @@
+import type session from "express-session";
 import type { IncomingMessage } from "node:http";
 import { unsign } from "cookie-signature";
 import {
@@ -299,7 +300,7 @@ describe("SessionServer", () => {
     });
 
     describe("the cookie and the stored record", () => {
-      const settings: [string, SessionCookieOptions][] = [
+      const settings: [string, SessionCookieOptions & session.CookieOptions][] = [
         ["express-session's defaults", {}],
         ["maxAge", { maxAge: 60_000 }],
         [

@@ -1,4 +1,10 @@
-import { SessionError, redactId, type SessionErrorCode } from "../lib/errors";
+import {
+  SessionError,
+  isSessionErrorCode,
+  redactId,
+  toSessionError,
+  type SessionErrorCode,
+} from "../lib/errors";
 
 const defaultMessages: Record<SessionErrorCode, string> = {
   NO_COOKIE: "the request carries no session cookie",
@@ -128,5 +134,33 @@ describe("redactId", () => {
     expect(redacted).toBe("q2Y8…");
     expect(id.startsWith(redacted.slice(0, -1))).toBe(true);
     expect(redacted).not.toContain(id.slice(4));
+  });
+});
+
+describe("isSessionErrorCode", () => {
+  it.each(codes)("knows %s", (code) => {
+    expect(isSessionErrorCode(code)).toBe(true);
+  });
+
+  it.each([["FORBIDDEN"], [""], [4], [undefined], ["toString"]])("rejects %p", (value) => {
+    expect(isSessionErrorCode(value)).toBe(false);
+  });
+});
+
+describe("toSessionError", () => {
+  it("passes a SessionError through, its code winning", () => {
+    const error = new SessionError("TIMEOUT");
+
+    expect(toSessionError(error, "STORE_ERROR", "x")).toBe(error);
+  });
+
+  it("wraps anything else with the code and message, keeping it as cause", () => {
+    const cause = new Error("boom");
+
+    expect(toSessionError(cause, "STORE_ERROR", "the store failed")).toMatchObject({
+      code: "STORE_ERROR",
+      message: "the store failed",
+      cause,
+    });
   });
 });

@@ -673,9 +673,17 @@ describe("live-session options", () => {
     });
 
     it("accepts any positive finite maxAge", () => {
-      for (const maxAge of [0.5, 1, MAX + 1, Number.MAX_SAFE_INTEGER]) {
+      for (const maxAge of [0.5, 1, MAX + 1, 1e15]) {
         expect(sessionSettings({ ...valid, sessionCookie: { maxAge } }).cookie.maxAge).toBe(maxAge);
       }
+    });
+
+    it("throws an error for a maxAge past the last date a Date can hold", () => {
+      expect(() =>
+        sessionSettings({ ...valid, sessionCookie: { maxAge: Number.MAX_SAFE_INTEGER } }),
+      ).toThrow(
+        "engine.io-session: `sessionCookie.maxAge` reaches past the last date a Date can hold, got 9007199254740991",
+      );
     });
   });
 

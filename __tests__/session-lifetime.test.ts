@@ -349,6 +349,29 @@ describe("logout is final, whatever is in flight", () => {
   });
 });
 
+describe("a store delete that fails", () => {
+  it("is retried in the background, and the session's handshakes stay refused until it lands", async () => {
+    const setup = await setupLive({ server: { lookupTimeout: 100 } });
+    const cookie = await setup.app.login("ann");
+    const sid = sessionIdOf(cookie);
+    await connectLive(setup.app, setup.watch, "polling", cookie);
+    setup.store.failWith = new Error("store down");
+
+    await expect(setup.server.destroySession(sid)).rejects.toMatchObject({ code: "STORE_ERROR" });
+    // The session is still in the store, but its handshakes are refused: logout is final.
+    await expect(setup.app.stored(sid)).resolves.toBeDefined();
+    setup.store.failWith = undefined;
+    await expect(outcome(client(setup.app, "polling", cookie))).resolves.toMatchObject({
+      kind: "error",
+    });
+
+    await until(() => setup.store.calls.destroy >= 3);
+    await delay(20);
+    await expect(setup.app.stored(sid)).resolves.toBeUndefined();
+    await until(() => setup.server.stats.tombstones <= 1); // the ending state is over
+  });
+});
+
 describe("refreshes never go back in time", () => {
   /** An in-process bus that delivers each message to every other server. */
   function busPair(): [SessionBus, (message: SessionBusMessage) => void] {

@@ -7,6 +7,9 @@ import { describe, fail } from "./invalid-option";
  * RFC 6265 `cookie-name`: an RFC 7230 token. The expression express-session's own `cookie` (0.7)
  * serializes with; `cookie` 1.x is looser, so a name that passes here works with both.
  */
+/** The last millisecond a `Date` can hold. */
+const MAX_DATE_MS = 8.64e15;
+
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** `cookie`'s `path-value`: printable ASCII and space, no `;` (so no CR, LF or other controls). */
 const PATH_VALUE = /^[\u0020-\u003A\u003D-\u007E]*$/;
@@ -109,6 +112,12 @@ export function cookieOptions(cookie: unknown, option: string): SessionCookieOpt
     !(typeof maxAge === "number" && Number.isFinite(maxAge) && maxAge > 0)
   ) {
     fail(`\`${option}.maxAge\` must be a positive number of milliseconds, got ${describe(maxAge)}`);
+  }
+  // A Date ends at 8.64e15 ms: beyond it every created session's expiry would be an invalid Date.
+  if (typeof maxAge === "number" && Date.now() + maxAge > MAX_DATE_MS) {
+    fail(
+      `\`${option}.maxAge\` reaches past the last date a Date can hold, got ${describe(maxAge)}`,
+    );
   }
   if (expires !== undefined) {
     if (!(expires instanceof Date) || !Number.isFinite(expires.getTime())) {

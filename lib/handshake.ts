@@ -5,7 +5,7 @@ import { hydrateSafely, isPromiseLike, type Hydrate } from "./hydrate";
 import type { LiveSessions } from "./live-sessions";
 import type { SessionSettings } from "./options";
 import { resolveCookieOptions } from "./cookie-options";
-import type { OriginRefusal } from "./origin";
+import type { OriginCheck } from "./origin";
 import { copyRecord } from "./record-copy";
 import { newSession } from "./session-cookie";
 import { cookieNames } from "./session-id";
@@ -27,7 +27,7 @@ export interface HandshakeOptions<S, R extends SessionRecord> {
   readonly store: StoreClient;
   readonly loader: SessionLoader;
   readonly live: LiveSessions<S, R>;
-  readonly originCheck: OriginRefusal;
+  readonly originCheck: OriginCheck;
   /** The server's `sessionIdFrom()`. */
   sessionIdFrom(req: IncomingMessage): string | undefined;
   /** Whether `sessionIdFrom()` is the app's own (its "no id" is not about a cookie). */

@@ -51,6 +51,9 @@ interface Tombstone {
   readonly at: number;
 }
 
+/** How many times a failed store delete is tried again in the background. */
+const DELETE_RETRIES = 6;
+
 /** How long a tombstone outlives its last pending handshake: engine.io's own handshake tail. */
 const TOMBSTONE_MS = 10_000;
 /**
@@ -59,6 +62,18 @@ const TOMBSTONE_MS = 10_000;
  * `"destroyed"`, not `"expired"`.
  */
 const END_REASON_GRACE_MS = 250;
+
+/** Counts one more of `key` in a map of counts. */
+function countUp(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+/** Counts one less of `key`; the entry goes at zero. */
+function countDown(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left === 0) counts.delete(key);
+  else counts.set(key, left);
+}
 
 function isNotFound(error: unknown): boolean {
   return error instanceof SessionError && error.code === "NOT_FOUND";
@@ -98,6 +113,8 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
   readonly #tombstones = new Map<string, Tombstone>();
   /** Destroys in progress per session id (here, or announced by another node). */
   readonly #ending = new Map<string, number>();
+  /** Store deletes that failed and are being retried, by session id. */
+  readonly #retries = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   #seq = 0;
   #touchTimer: NodeJS.Timeout | undefined;
   #revalidateTimer: NodeJS.Timeout | undefined;
@@ -156,15 +173,13 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
 
   /** A handshake of `sessionId` starts; the number it returns is what it passes on. */
   beginHandshake(sessionId: string): number {
-    this.#pending.set(sessionId, (this.#pending.get(sessionId) ?? 0) + 1);
+    countUp(this.#pending, sessionId);
     return this.#seq;
   }
 
   /** The handshake is resolved: a refusal when the session ended since it began. */
   finishHandshake(sessionId: string, started: number): SessionError | undefined {
-    const left = (this.#pending.get(sessionId) ?? 1) - 1;
-    if (left === 0) this.#pending.delete(sessionId);
-    else this.#pending.set(sessionId, left);
+    countDown(this.#pending, sessionId);
     return this.#endedSince(sessionId, started) ? destroyed(sessionId) : undefined;
   }
 
@@ -187,7 +202,9 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
       this.#startTimers();
     } else if (state.applied > started) {
       // Its handshake read the session before the value the other sockets hold: catch it up.
-      void this.#refreshFromStore(sessionId);
+      state.sockets.add(socket);
+      void this.#catchUp(socket);
+      return true;
     }
     state.sockets.add(socket);
     return true;
@@ -222,7 +239,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
     if (!this.#options.store.destroys) {
       throw new SessionError("STORE_ERROR", "the store has no destroy(sid, callback) method");
     }
-    this.#ending.set(sessionId, (this.#ending.get(sessionId) ?? 0) + 1);
+    countUp(this.#ending, sessionId);
     this.#tombstone(sessionId);
     let closed = 0;
     try {
@@ -233,25 +250,72 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
         sessionId,
         reason: "destroyed",
       });
-      await this.#exclusive(sessionId, async () => {
-        try {
-          await this.#options.store.destroy(sessionId);
-        } catch {
-          debug("store.destroy of %s failed; trying once more", redactId(sessionId));
-          await this.#options.store.destroy(sessionId);
-        }
-      });
+      await this.#exclusive(
+        sessionId,
+        async () => {
+          try {
+            await this.#options.store.destroy(sessionId);
+          } catch {
+            debug("store.destroy of %s failed; trying once more", redactId(sessionId));
+            await this.#options.store.destroy(sessionId);
+          }
+        },
+        true,
+      );
     } catch (error) {
       const failure = toSessionError(error, "STORE_ERROR", "store.destroy failed: see error.cause");
       this.#options.onError(about(failure, sessionId));
+      // Still ending: handshakes stay refused while the delete is retried in the background.
+      this.#retryDelete(sessionId, 0);
       throw failure;
     } finally {
-      const left = (this.#ending.get(sessionId) ?? 1) - 1;
-      if (left === 0) this.#ending.delete(sessionId);
-      else this.#ending.set(sessionId, left);
+      countDown(this.#ending, sessionId);
       this.#tombstone(sessionId);
     }
     return closed;
+  }
+
+  /**
+   * A delete that failed is tried again, with backoff (1, 2, 4, ... × `lookupTimeout`, up to
+   * {@link DELETE_RETRIES} times) and at once when the bus reconnects; the session stays
+   * **ending** here meanwhile (its handshakes refused). The last failure is a `session_error`.
+   */
+  #retryDelete(sessionId: string, attempt: number): void {
+    if (this.#closed) return;
+    const previous = this.#retries.get(sessionId);
+    if (previous === undefined) countUp(this.#ending, sessionId);
+    else clearTimeout(previous.timer);
+    const timer = setTimeout(
+      () => {
+        void this.#deleteAgain(sessionId, attempt);
+      },
+      this.#options.store.timeoutMs * 2 ** attempt,
+    ).unref();
+    this.#retries.set(sessionId, { attempt, timer });
+  }
+
+  async #deleteAgain(sessionId: string, attempt: number): Promise<void> {
+    const retry = this.#retries.get(sessionId);
+    if (retry === undefined) return;
+    clearTimeout(retry.timer);
+    try {
+      await this.#options.store.destroy(sessionId);
+    } catch (error) {
+      if (attempt + 1 < DELETE_RETRIES && this.#retries.has(sessionId)) {
+        this.#retryDelete(sessionId, attempt + 1);
+        return;
+      }
+      this.#options.onError(
+        about(
+          toSessionError(error, "STORE_ERROR", "store.destroy failed on every retry"),
+          sessionId,
+        ),
+      );
+    }
+    if (this.#retries.delete(sessionId)) {
+      countDown(this.#ending, sessionId);
+      this.#tombstone(sessionId);
+    }
   }
 
   // ---- what sockets ask -------------------------------------------------------------------------
@@ -346,11 +410,9 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
     if (message.reason === "destroyed") {
       // The other node deletes after publishing: until that is surely done, this node refuses the
       // session's handshakes too (they could read it before the delete lands).
-      this.#ending.set(sessionId, (this.#ending.get(sessionId) ?? 0) + 1);
+      countUp(this.#ending, sessionId);
       setTimeout(() => {
-        const left = (this.#ending.get(sessionId) ?? 1) - 1;
-        if (left === 0) this.#ending.delete(sessionId);
-        else this.#ending.set(sessionId, left);
+        countDown(this.#ending, sessionId);
         this.#tombstone(sessionId);
       }, this.#options.store.timeoutMs * 3).unref();
       this.#tombstone(sessionId);
@@ -364,8 +426,13 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
     if (before === status) return;
     debug("bus %s", status);
     this.#options.onBusStatus(status);
-    // Messages sent while the bus was down are lost: re-check every open session once.
-    if (status === "connected" && before === "disconnected") this.revalidateAll();
+    // Messages sent while the bus was down may be lost: re-check every open session once, and
+    // try the deletes that failed meanwhile again now.
+    if (status === "connected" && before === "disconnected") {
+      this.revalidateAll();
+      for (const [sessionId, retry] of this.#retries)
+        void this.#deleteAgain(sessionId, retry.attempt);
+    }
   }
 
   #publish(message: SessionBusMessage): void {
@@ -384,6 +451,11 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
   close(): void {
     this.#closed = true;
     this.#stopTimers();
+    for (const [sessionId, retry] of this.#retries) {
+      clearTimeout(retry.timer);
+      countDown(this.#ending, sessionId);
+    }
+    this.#retries.clear();
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     this.#tombstones.clear();
@@ -474,13 +546,19 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
   #exclusive<T>(
     sessionId: string,
     task: (beforeWrite: () => Promise<void>) => Promise<T>,
+    leaseOptional = false,
   ): Promise<T> {
     return this.#locked(sessionId, async () => {
       const started = this.#seq;
       const { bus, store } = this.#options;
       let lease: SessionBusLease | undefined;
       if (bus?.lock !== undefined && this.#busStatus !== "disconnected") {
-        lease = await bus.lock(sessionId, store.timeoutMs * 3, store.timeoutMs);
+        try {
+          lease = await bus.lock(sessionId, store.timeoutMs * 3, store.timeoutMs);
+        } catch (error) {
+          // A delete goes ahead without the lease: the tombstones already stop writes here.
+          if (!leaseOptional) throw error;
+        }
       }
       const beforeWrite = async (): Promise<void> => {
         if (this.#endedSince(sessionId, started)) throw destroyed(sessionId);
@@ -597,7 +675,23 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
     }, END_REASON_GRACE_MS).unref();
   }
 
-  /** Re-reads one session and takes what the store holds (bus update, a late socket). */
+  /** A socket that joined with an older value than its session's other sockets reads afresh. */
+  async #catchUp(socket: SessionSocket<S, R>): Promise<void> {
+    const before = socket.session;
+    try {
+      const session = await this.reload(socket);
+      if (session !== before) socket.emit("session_update", session);
+    } catch (error) {
+      this.#options.onError(
+        about(
+          toSessionError(error, "STORE_ERROR", "catching up a new socket failed"),
+          socket.sessionId,
+        ),
+      );
+    }
+  }
+
+  /** Re-reads one session and takes what the store holds (bus update). */
   async #refreshFromStore(sessionId: string): Promise<void> {
     const state = this.#sessions.get(sessionId);
     if (state === undefined) return;

@@ -30,9 +30,6 @@ export type OriginRequest = IncomingMessage & { _query?: Record<string, string |
  */
 export type OriginCheck = (req: OriginRequest) => string | undefined;
 
-/** The same as {@link OriginCheck} (the name the core imports). */
-export type OriginRefusal = OriginCheck;
-
 /** `Sec-Fetch-Site` values of requests no other site started. */
 const TRUSTED_SITES = new Set(["same-origin", "none"]);
 /** `Sec-Fetch-Mode` values that no engine.io client uses: a page's subresource or a navigation. */

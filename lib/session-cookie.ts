@@ -19,15 +19,31 @@ export interface SessionCookieOptions {
    */
   httpOnly?: boolean;
   /**
-   * Whether the cookie is `Secure` (sent over HTTPS only).
+   * Whether the cookie is `Secure` (sent over HTTPS only); `"auto"`: when the handshake came over
+   * HTTPS (TLS, or `X-Forwarded-Proto: https`), as express-session decides it.
    * @default false
    */
-  secure?: boolean;
+  secure?: boolean | "auto";
   /**
    * The cookie's `SameSite`; `true` means "strict", as in express-session.
    * @default unset
    */
-  sameSite?: boolean | "lax" | "strict" | "none";
+  sameSite?: boolean | "lax" | "strict" | "none" | "auto";
+  /**
+   * The cookie's `Priority`.
+   * @default unset
+   */
+  priority?: "low" | "medium" | "high";
+  /**
+   * Whether the cookie is `Partitioned` (CHIPS).
+   * @default unset
+   */
+  partitioned?: boolean;
+  /**
+   * When the cookie and the session expire (prefer `maxAge`, as express-session does).
+   * @default unset
+   */
+  expires?: Date;
   /**
    * Milliseconds until the cookie and the session expire.
    * @default unset (browser session)
@@ -64,25 +80,41 @@ export function newSession(
   const sessionId = newSessionId();
   const path = options.path ?? "/";
   const httpOnly = options.httpOnly ?? true;
-  const { secure, domain, maxAge } = options;
-  const sameSite = options.sameSite === true ? "strict" : options.sameSite || undefined;
-  const expires = maxAge === undefined ? null : new Date(Date.now() + maxAge);
+  const { domain, priority, partitioned } = options;
+  const secure = options.secure === "auto" ? undefined : options.secure;
+  const sameSite =
+    options.sameSite === true
+      ? "strict"
+      : options.sameSite === "auto"
+        ? undefined
+        : options.sameSite || undefined;
+  const now = Date.now();
+  const maxAge = options.maxAge ?? (options.expires ? options.expires.getTime() - now : undefined);
+  const expires = maxAge === undefined ? null : new Date(now + maxAge);
+  // The fields express-session's Cookie#data stores, in its order.
   const cookie: Record<string, unknown> = {
     originalMaxAge: maxAge ?? null,
+    partitioned,
+    priority,
     expires: expires === null ? null : expires.toISOString(),
+    secure,
     httpOnly,
+    domain,
     path,
+    sameSite,
   };
-  if (secure !== undefined) cookie.secure = secure;
-  if (domain !== undefined) cookie.domain = domain;
-  if (sameSite !== undefined) cookie.sameSite = sameSite;
+  const stored = Object.fromEntries(
+    Object.entries(cookie).filter(([, value]) => value !== undefined),
+  );
   const setCookie = serialize(name, `s:${sign(sessionId, secret)}`, {
     path,
     httpOnly,
     secure,
     domain,
     sameSite,
+    priority,
+    partitioned,
     expires: expires ?? undefined,
   });
-  return { sessionId, record: { cookie }, setCookie };
+  return { sessionId, record: { cookie: stored }, setCookie };
 }
