@@ -350,6 +350,23 @@ describe("createSessionIo", () => {
     await until(() => io.engine.clientsCount === 0);
   });
 
+  it("tells a polling client its code, then closes the connection after a grace period", async () => {
+    const io = sessionIo();
+    const handshake = await fetchReply(app.url, "/socket.io/?EIO=4&transport=polling");
+    const sid = (JSON.parse(String(handshake.body).slice(1)) as { sid: string }).sid;
+    const conn = (io.engine as unknown as { clients: Record<string, EngineSocket> }).clients[sid];
+    const poll = `${app.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+
+    expect(() => io.sessionOf({ conn })).toThrow(/handshake was refused/);
+    await fetch(poll, { method: "POST", body: "40" }); // socket.io's CONNECT to "/"
+    const answer = await fetchReply(app.url, `/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    const closing = fetchReply(app.url, `/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+
+    expect(String(answer.body)).toMatch(/^44\{"message":".+","data":\{"code":"NO_COOKIE"\}\}$/);
+    expect(String((await closing).body)).toBe("1"); // engine.io's close packet, after the grace
+    expect(conn.readyState).toBe("closed");
+  });
+
   it("closes a refused connection that sends what is not socket.io", async () => {
     const io = sessionIo();
     const handshake = await fetchReply(app.url, "/socket.io/?EIO=4&transport=polling");

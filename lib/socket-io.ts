@@ -266,7 +266,7 @@ class SessionIo<
     const found = this.#engine.sessionOf(socket.conn);
     if (found === undefined && !this.#guests) {
       throw new TypeError(
-        "this socket.io socket has no session here: it belongs to another socket.io server (or its engine.io connection does)",
+        "this socket has no session: its handshake was refused (such a socket never reaches socket.io), or it belongs to another server",
       );
     }
     return found;
