@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { Socket as ClientSocket } from "engine.io-client";
 import { SessionServer, type SessionServerOptions, type SessionSocket } from "../lib";
-import { start, stop } from "../scripts/servers/servers";
+import { start, stop, type ServerSpec } from "../scripts/servers/servers";
 import {
   SECRET,
   client,
@@ -115,6 +115,21 @@ function stored(opened: OpenedStore, sid: string): Promise<MatrixSession | undef
       else resolve(record ?? undefined);
     });
   });
+}
+
+/** Restarts a stopped backing server and waits until the store's client answers again. */
+async function restart(spec: ServerSpec, opened: OpenedStore): Promise<void> {
+  await start(spec);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const ok = await stored(opened, "probe").then(
+      () => true,
+      () => false,
+    );
+    if (ok) return;
+    await delay(200);
+  }
+  throw new Error(`${spec.kind} restarted, but the store still fails after 15 s`);
 }
 
 /** A stored cookie without its expiry (which every write moves). */
@@ -459,7 +474,7 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
         await stop(spec);
         let restarted = false;
         cleanups.push(async () => {
-          if (!restarted) await start(spec);
+          if (!restarted) await restart(spec, opened);
         });
         const asked = Date.now();
         expect(await handshake("polling", before)).toMatch(/^refused/);
@@ -487,6 +502,40 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
         if (row.persistent) expect(await handshake("polling", before)).toBe("open");
       });
 
+      it("during an outage a socket's own calls fail within 2 x lookupTimeout (background touches do not pile up ahead of them)", async () => {
+        const spec = state.servers[kind];
+        if (spec === undefined) throw new Error(`no ${kind}`);
+        const lookupTimeout = 1500;
+        const cookie = await app.login("dave");
+        const { watch, connect } = await rig(app, opened, { lookupTimeout, touchInterval: 300 });
+        const { socket } = await connect("websocket", cookie);
+        await stop(spec);
+        cleanups.push(() => restart(spec, opened));
+        await delay(2000); // background touches tick (and fail) meanwhile
+        const called = Date.now();
+        const settle = (name: string, call: Promise<unknown>) =>
+          call.then(
+            () => `${name} resolved after ${Date.now() - called} ms`,
+            (error: unknown) => {
+              const { code } = error as { code?: string };
+              const late = Date.now() - called > 2 * lookupTimeout + 1000;
+              return `${name} ${String(code)}${late ? ` after ${Date.now() - called} ms` : ""}`;
+            },
+          );
+        const outcomes = await Promise.all([
+          settle("updateSession", socket.updateSession(increment)),
+          settle("touchSession", socket.touchSession()),
+          settle("reloadSession", socket.reloadSession()),
+        ]);
+        expect(outcomes).toEqual([
+          expect.stringMatching(/^updateSession (STORE_ERROR|TIMEOUT)$/) as string,
+          expect.stringMatching(/^touchSession (STORE_ERROR|TIMEOUT)$/) as string,
+          expect.stringMatching(/^reloadSession (STORE_ERROR|TIMEOUT)$/) as string,
+        ]);
+        expect(socket.session.user).toEqual({ name: "dave" });
+        expect(ends(watch, socket)).toEqual([]);
+      });
+
       it("destroySession while the backing server is down rejects (STORE_ERROR or TIMEOUT) and still ends the sockets (destroyed)", async () => {
         const spec = state.servers[kind];
         if (spec === undefined) throw new Error(`no ${kind}`);
@@ -495,7 +544,7 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
         const polling = await connect("polling", cookie);
         const websocket = await connect("websocket", cookie);
         await stop(spec);
-        cleanups.push(() => start(spec));
+        cleanups.push(() => restart(spec, opened));
         const asked = Date.now();
         const result = await server.destroySession(sessionIdOf(cookie)).then(
           (closed) => `resolved ${closed}`,
