@@ -277,8 +277,6 @@ describe("SessionServer", () => {
         expect(response.setCookie[0]).toBe("affinity=a1; Path=/");
         verifiedId(parseSetCookie(response.setCookie[1]));
       });
-
-      // BUG: on polling the Set-Cookie is written into engine.io's header object, which
       // res.writeHead() lets override what middlewares set with res.setHeader().
       it("keeps a Set-Cookie an engine.io middleware set on a polling handshake", async () => {
         const setup = await creating();
@@ -420,8 +418,6 @@ describe("SessionServer", () => {
       expect(setup.store.calls.set).toBe(0);
       await expect(setup.app.count()).resolves.toBe(1);
     });
-
-    // BUG: the new session is saved before hydrate() runs; when hydrate throws, the handshake is
     // refused but the session stays in the store, unreachable (no cookie was sent).
     it("leaves no session in the store when hydrate() refuses the new one", async () => {
       class Picky extends SessionServer<AppSession> {

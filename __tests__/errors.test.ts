@@ -1,6 +1,7 @@
 import {
   SessionError,
   isSessionErrorCode,
+  messageOf,
   redactId,
   toSessionError,
   type SessionErrorCode,
@@ -162,5 +163,13 @@ describe("toSessionError", () => {
       message: "the store failed",
       cause,
     });
+  });
+});
+
+describe("messageOf", () => {
+  it("says an Error's message and nothing of anything else", () => {
+    expect(messageOf(new Error("connection refused"))).toBe("connection refused");
+    expect(messageOf("a string")).toBe("unknown");
+    expect(messageOf(undefined)).toBe("unknown");
   });
 });

@@ -1,6 +1,16 @@
 // The live-session rules on the bus paths, with an in-process bus this test drives: ends announced
 // by another node, the bus going down and coming back, the cross-node lease, and the end reason.
-import type { SessionBus, SessionBusLease, SessionBusMessage, SessionBusStatus } from "../lib";
+import session from "express-session";
+import type {
+  SessionBus,
+  SessionBusLease,
+  SessionBusMessage,
+  SessionBusStatus,
+  SessionRecord,
+} from "../lib";
+import { LiveSessions } from "../lib/live-sessions";
+import { SessionLoader } from "../lib/session-loader";
+import { StoreClient } from "../lib/store";
 import { client, delay, outcome, sessionIdOf, until } from "./helpers/app";
 import { closeLive, connectLive, eventsOf, increment, setupLive } from "./helpers/live";
 
@@ -81,6 +91,61 @@ describe("a bus with a lock", () => {
     await expect(update).rejects.toMatchObject({ code: "TIMEOUT" });
     expect(leases[0].released).toBe(true);
     await expect(setup.app.whoami(cookie)).resolves.toMatchObject({ counter: null });
+  });
+});
+
+describe("a bus whose lock fails or stalls", () => {
+  it("rejects an update when the lock cannot be had, and deletes without it on logout", async () => {
+    const { bus } = testBus();
+    bus.lock = () => Promise.reject(new Error("lock unreachable"));
+    const setup = await setupLive({ server: { bus } });
+    const cookie = await setup.app.login("ann");
+    const sid = sessionIdOf(cookie);
+    const { socket } = await connectLive(setup.app, setup.watch, "polling", cookie);
+
+    await expect(socket.updateSession(increment)).rejects.toThrow("lock unreachable");
+    await expect(setup.server.destroySession(sid)).resolves.toBe(1);
+
+    await expect(setup.app.stored(sid)).resolves.toBeUndefined();
+  });
+
+  it("writes nothing when the session is destroyed while the lease is being checked", async () => {
+    const { bus } = testBus();
+    let checked = (): void => undefined;
+    const checking = new Promise<void>((resolve) => (checked = resolve));
+    let answer = (): void => undefined;
+    bus.lock = () =>
+      Promise.resolve({
+        held: () => {
+          checked();
+          return new Promise<boolean>((resolve) => (answer = () => { resolve(true); }));
+        },
+        release: () => Promise.resolve(),
+      });
+    const setup = await setupLive({ server: { bus } });
+    const cookie = await setup.app.login("ann");
+    const sid = sessionIdOf(cookie);
+    const { socket } = await connectLive(setup.app, setup.watch, "polling", cookie);
+
+    const update = socket.updateSession(increment);
+    await checking;
+    const destroyed = setup.server.destroySession(sid);
+    answer();
+
+    await expect(update).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await destroyed;
+    await expect(setup.app.stored(sid)).resolves.toBeUndefined();
+  });
+
+  it("ignores an update for a session with no socket here", async () => {
+    const { bus, deliver } = testBus();
+    const setup = await setupLive({ server: { bus } });
+    const reads = setup.store.calls.get;
+
+    deliver({ type: "update", origin: "other", sessionId: "not-here-at-all-0123456789" });
+    await delay(20);
+
+    expect(setup.store.calls.get).toBe(reads);
   });
 });
 
@@ -241,5 +306,42 @@ describe("a socket whose handshake read came before an update", () => {
 
     await expect(reload).resolves.toMatchObject({ counter: 1 });
     expect(b.socket.session.counter).toBe(1);
+  });
+});
+
+describe("tombstones", () => {
+  it("are swept once no handshake that began before them is pending", async () => {
+    jest.useFakeTimers({ doNotFake: ["setImmediate", "nextTick", "queueMicrotask"] });
+    try {
+      const store = new StoreClient(new session.MemoryStore(), 1000);
+      const live = new LiveSessions<SessionRecord, SessionRecord>({
+        store,
+        loader: new SessionLoader(store),
+        bus: undefined,
+        nodeId: "node",
+        touchInterval: false,
+        revalidateInterval: false,
+        hydrate: (record) => record,
+        onEnd: () => undefined,
+        onError: () => undefined,
+        onBusStatus: () => undefined,
+      });
+      const started = live.beginHandshake("sid-with-a-pending-handshake");
+      await live.destroy("sid-with-a-pending-handshake");
+      await live.destroy("sid-without-a-handshake");
+      expect(live.tombstones).toBe(2);
+
+      jest.advanceTimersByTime(10_000);
+      expect(live.tombstones).toBe(1); // its handshake is still pending
+      expect(live.finishHandshake("sid-with-a-pending-handshake", started)).toMatchObject({
+        code: "NOT_FOUND",
+      });
+      jest.advanceTimersByTime(10_000);
+
+      expect(live.tombstones).toBe(0);
+      expect(live.timers).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -731,6 +731,24 @@ describe("live sessions", () => {
       return { setup, sockets, finished, release };
     }
 
+    it("closes a socket whose session was destroyed while engine.io finished its handshake", async () => {
+      const { setup, sockets, finished, release } = await handshakeHeldAtGenerateId();
+      const cookieSid = [...setup.watch.byId.keys()].length; // no socket yet
+      expect(cookieSid).toBe(0);
+      const sid = await new Promise<string>((resolve) => {
+        setup.store.memory.all((_error, all) => { resolve(Object.keys(all ?? {})[0]); });
+      });
+
+      await setup.server.destroySession(sid);
+      release();
+      await finished;
+
+      await until(() => setup.server.clientsCount === 0);
+      expect(sockets).toHaveLength(0);
+      expect(setup.watch.errors.map((each) => each.code)).toEqual(["NOT_FOUND"]);
+      expect(setup.server.stats.sockets).toBe(0);
+    });
+
     it("starts no timer for a handshake that finishes after close()", async () => {
       const { setup, sockets, finished, release } = await handshakeHeldAtGenerateId();
 
@@ -742,8 +760,6 @@ describe("live sessions", () => {
       for (const socket of sockets) socket.close();
     });
 
-    // BUG: the `#closing` check runs before engine.io's handshake, which awaits generateId(): a
-    // handshake that passed verify before close() still opens a socket with a session afterwards.
     it("leaves no socket open for a handshake that finishes after close()", async () => {
       const { setup, sockets, finished, release } = await handshakeHeldAtGenerateId();
 

@@ -687,6 +687,39 @@ describe("live-session options", () => {
     });
   });
 
+  describe("option `session`", () => {
+    it("throws an error if it is not an object", () => {
+      expect(() => sessionSettings({ session: "express-session" })).toThrow(
+        'engine.io-session: `session` must be the options object given to express-session, got "express-session"',
+      );
+    });
+
+    it("throws an error naming session.store when it has no store", () => {
+      expect(() => sessionSettings({ session: { secret: "s" } })).toThrow(
+        "engine.io-session: `session.store` is required: give express-session your store explicitly (its default MemoryStore cannot be shared)",
+      );
+    });
+
+    it("takes name and cookie from it, and accepts the same values given twice", () => {
+      const store = new session.MemoryStore();
+      const settings = sessionSettings({
+        session: { store, secret: ["a", "b"], name: "app.sid", cookie: { maxAge: 1000 } },
+        store,
+      });
+
+      expect(settings).toMatchObject({ store, secrets: ["a", "b"], name: "app.sid" });
+      expect(settings.cookie).toEqual({ maxAge: 1000 });
+    });
+
+    it("keeps the session settings away from engine.io", () => {
+      const store = new session.MemoryStore();
+
+      expect(engineOptions({ session: { store, secret: "s" }, pingTimeout: 1 })).toEqual({
+        pingTimeout: 1,
+      });
+    });
+  });
+
   describe("engineOptions", () => {
     /** The cookie engine.io sets for `{ path: "/io" }` (named or not): its defaults filled in. */
     const IO_COOKIE = { name: "io", path: "/io", httpOnly: true, sameSite: "lax" };

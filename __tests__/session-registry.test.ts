@@ -270,8 +270,6 @@ describe("SessionRegistry", () => {
 
       await expect(sockets[0].reloadSession()).rejects.toBe(refusal);
     });
-
-    // BUG: registry.read() copies the record with structuredClone outside any try, so a record that
     // cannot be copied rejects with a raw DataCloneError, where the handshake says STORE_ERROR.
     it("rejects with STORE_ERROR when the stored record cannot be copied", async () => {
       const { sockets, store } = await annWith(1);
@@ -441,8 +439,6 @@ describe("SessionRegistry", () => {
       await until(() => sockets[0].readyState !== "open");
       expect(watch.ends.map(([, reason]) => reason)).toEqual(["closed"]);
     });
-
-    // BUG: revalidation reads outside the per-session lock; a read that started before an update
     // answers with the older record after the update, and refresh() rolls the sockets back to it.
     it("does not roll the sockets back when an update lands while its read is in flight", async () => {
       const { store, watch, sockets } = await annWith(1, { revalidateInterval: 20 });

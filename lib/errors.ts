@@ -74,6 +74,11 @@ export class SessionError extends Error {
   }
 }
 
+/** What a debug line says of a failure: its message, never more (a store's error may be long). */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : "unknown";
+}
+
 /** A short, non-identifying form of a session id for messages and logs. */
 export function redactId(sessionId: string): string {
   return sessionId.length > 8 ? `${sessionId.slice(0, 4)}…` : "…";

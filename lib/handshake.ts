@@ -134,7 +134,7 @@ export class Handshakes<S, R extends SessionRecord> {
     const { settings, store, live } = this.#options;
     const { name, secrets, cookie } = settings;
     // `secure: "auto"` (and the like) are settled per request, as express-session does.
-    const fresh = newSession(name, secrets[0] ?? "", resolveCookieOptions(cookie, req));
+    const fresh = newSession(name, secrets[0], resolveCookieOptions(cookie, req));
     const record = structuredClone(fresh.record) as R;
     const started = live.beginHandshake(fresh.sessionId);
     try {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import createDebug from "debug";
-import { SessionError, redactId, toSessionError } from "./errors";
+import { SessionError, messageOf, redactId, toSessionError } from "./errors";
 import { copyRecord, isUncopyable } from "./record-copy";
 import { fingerprintOf } from "./record-fingerprint";
 import type {
@@ -70,7 +70,7 @@ function countUp(counts: Map<string, number>, key: string): void {
 
 /** Counts one less of `key`; the entry goes at zero. */
 function countDown(counts: Map<string, number>, key: string): void {
-  const left = (counts.get(key) ?? 1) - 1;
+  const left = (counts.get(key) as number) - 1;
   if (left === 0) counts.delete(key);
   else counts.set(key, left);
 }
@@ -394,7 +394,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
         },
       )
       .catch((error: unknown) => {
-        debug("bus subscribe failed: %s", error instanceof Error ? error.message : "unknown");
+        debug("bus subscribe failed: %s", messageOf(error));
         this.#onBusStatus("disconnected");
       });
   }
@@ -440,7 +440,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
       debug(
         "bus publish of %s failed: other nodes re-check when their bus reconnects: %s",
         message.type,
-        error instanceof Error ? error.message : "unknown",
+        messageOf(error),
       );
     });
   }
@@ -652,7 +652,8 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
   async #take(sessionId: string, current: R, token: number): Promise<void> {
     const state = this.#sessions.get(sessionId);
     if (state === undefined || token < state.applied) return;
-    state.fingerprint ??= fingerprintOf(state.sockets.values().next().value?.record ?? current);
+    const [first] = state.sockets; // a session's state exists only while it has sockets
+    state.fingerprint ??= fingerprintOf(first.record);
     if (fingerprintOf(current) !== state.fingerprint) {
       debug("session %s changed in the store: refreshing", redactId(sessionId));
       await this.#apply(sessionId, current, token);

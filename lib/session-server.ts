@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import { Server, type AttachOptions, type Socket } from "engine.io";
 import createDebug from "debug";
-import { SessionError, type SessionErrorCode } from "./errors";
+import { SessionError, messageOf, type SessionErrorCode } from "./errors";
 import { Handshakes, type HandshakeRequest } from "./handshake";
 import { hydrateSafely } from "./hydrate";
 import { LiveSessions } from "./live-sessions";
@@ -384,7 +384,7 @@ export class SessionServer<
       this.#live.close();
       this.#loader.clear();
       this.#settings.bus?.close().catch((error: unknown) => {
-        debug("bus close failed: %s", error instanceof Error ? error.message : "unknown");
+        debug("bus close failed: %s", messageOf(error));
       });
     }
     return super.close();
