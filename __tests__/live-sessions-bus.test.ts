@@ -118,7 +118,12 @@ describe("a bus whose lock fails or stalls", () => {
       Promise.resolve({
         held: () => {
           checked();
-          return new Promise<boolean>((resolve) => (answer = () => { resolve(true); }));
+          return new Promise<boolean>(
+            (resolve) =>
+              (answer = () => {
+                resolve(true);
+              }),
+          );
         },
         release: () => Promise.resolve(),
       });

@@ -736,7 +736,9 @@ describe("live sessions", () => {
       const cookieSid = [...setup.watch.byId.keys()].length; // no socket yet
       expect(cookieSid).toBe(0);
       const sid = await new Promise<string>((resolve) => {
-        setup.store.memory.all((_error, all) => { resolve(Object.keys(all ?? {})[0]); });
+        setup.store.memory.all((_error, all) => {
+          resolve(Object.keys(all ?? {})[0]);
+        });
       });
 
       await setup.server.destroySession(sid);

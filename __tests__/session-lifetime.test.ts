@@ -225,6 +225,20 @@ describe("touch never writes data", () => {
     server.close();
   });
 
+  it("queues no touch per tick behind a store that hangs, so updates are not held up", async () => {
+    const setup = await setupLive({ server: { touchInterval: 10, lookupTimeout: 150 } });
+    const cookie = await setup.app.login("ann");
+    const { socket } = await connectLive(setup.app, setup.watch, "polling", cookie);
+    setup.store.touch = () => undefined; // never answers
+
+    await delay(400);
+    const started = Date.now();
+    await socket.updateSession(increment); // waits for at most the one touch in flight
+
+    expect(Date.now() - started).toBeLessThan(400);
+    expect(setup.watch.errors.filter((each) => each.code === "TIMEOUT").length).toBeLessThan(5);
+  });
+
   it("gives each socket its own cookie after a touch tick", async () => {
     const setup = await setupLive({
       app: { cookie: { maxAge: 60_000 } },

@@ -43,6 +43,8 @@ interface SessionState<S, R extends SessionRecord> {
   applied: number;
   /** A revalidation of this session is in flight. */
   revalidating: boolean;
+  /** A background touch of this session is in flight: the next tick skips it (no pile-up). */
+  touching: boolean;
 }
 
 /** A session's end, remembered while a handshake that began before it may still finish. */
@@ -197,6 +199,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
         fingerprint: undefined,
         applied: started,
         revalidating: false,
+        touching: false,
       };
       this.#sessions.set(sessionId, state);
       this.#startTimers();
@@ -749,14 +752,21 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
 
   /** Once per session, not per socket. */
   #touchAll(): void {
-    for (const sessionId of this.#sessions.keys()) {
-      this.touch(sessionId).catch((error: unknown) => {
-        if (isNotFound(error)) return; // its sockets ended ("expired")
-        this.#options.onError(
-          about(toSessionError(error, "STORE_ERROR", "touching the session failed"), sessionId),
-        );
-        if (isUncopyable(error)) this.#endLocal(sessionId, "closed");
-      });
+    for (const [sessionId, state] of this.#sessions) {
+      // A slow or unreachable store must not queue one touch per tick in the session's lock.
+      if (state.touching) continue;
+      state.touching = true;
+      this.touch(sessionId)
+        .catch((error: unknown) => {
+          if (isNotFound(error)) return; // its sockets ended ("expired")
+          this.#options.onError(
+            about(toSessionError(error, "STORE_ERROR", "touching the session failed"), sessionId),
+          );
+          if (isUncopyable(error)) this.#endLocal(sessionId, "closed");
+        })
+        .finally(() => {
+          state.touching = false;
+        });
     }
   }
 }
