@@ -1,5 +1,5 @@
-// Turns the raw runs of bench/run.mjs into medians, ratios, pass/fail against the targets of
-// issue 6, a markdown report, and a hand-written SVG bar chart.
+// Turns the raw runs of bench/run.mjs into medians, paired extras, the targets of issue 15 with
+// pass/fail, a markdown report and an SVG chart.
 
 export function median(values) {
   const xs = values
@@ -10,379 +10,390 @@ export function median(values) {
   return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
 }
 
-const BASE = "plain";
-const RECIPE = "use";
-const SESSION_VARIANTS = ["session-memory", "session-redis", "session-window"];
+const PHASE_LABEL = {
+  pollingHandshakes: "polling handshake",
+  wsHandshakes: "websocket handshake",
+  pollingMessages: "polling POST",
+  wsMessages: "websocket message",
+};
 
-/** The figures taken from each throughput run: [key, phase, field]. */
-const FIGURES = [
-  ["pollingHandshakes", "pollingHandshakes", "rate"],
-  ["pollingP50", "pollingHandshakes", "p50"],
-  ["pollingP99", "pollingHandshakes", "p99"],
-  ["wsHandshakes", "wsHandshakes", "rate"],
-  ["wsP50", "wsHandshakes", "p50"],
-  ["wsP99", "wsHandshakes", "p99"],
-  ["pollingMessages", "pollingMessages", "rate"],
-  ["wsMessages", "wsMessages", "rate"],
-  ["pollingHandshakeMicros", "pollingHandshakes", "serverMicrosPerOp"],
-  ["wsHandshakeMicros", "wsHandshakes", "serverMicrosPerOp"],
-  ["pollingMessageMicros", "pollingMessages", "serverMicrosPerOp"],
-  ["wsMessageMicros", "wsMessages", "serverMicrosPerOp"],
-  ["pollingServerCpu", "pollingHandshakes", "serverCpu"],
-  ["pollingClientCpu", "pollingHandshakes", "clientCpu"],
-  ["wsServerCpu", "wsHandshakes", "serverCpu"],
-  ["wsClientCpu", "wsHandshakes", "clientCpu"],
-  ["errors", null, "errors"],
-];
-
-function figureValue(run, phase, field) {
-  if (phase === null) {
-    return ["pollingHandshakes", "wsHandshakes", "pollingMessages", "wsMessages"].reduce(
-      (sum, key) => sum + (run[key]?.errors ?? 0),
-      0,
-    );
-  }
-  return run[phase]?.[field] ?? null;
+/** Median of `field` over the rounds of runs[variant][phase]. */
+function med(runs, variant, phase, field) {
+  return median((runs?.[variant]?.[phase] ?? []).map((r) => r[field]));
 }
 
-/** Medians, spreads and ratios per variant; the targets of the spec, each with pass/fail. */
+/** Median over rounds of (variant − base) within the same round: the paired extra. */
+function pairedExtra(runs, variant, base, phase, field = "cpuPerOp") {
+  const baseRuns = runs?.[base]?.[phase] ?? [];
+  return median(
+    (runs?.[variant]?.[phase] ?? []).map((r) => {
+      const b = baseRuns.find((x) => x.round === r.round);
+      return b === undefined || r[field] === null || b[field] === null ? null : r[field] - b[field];
+    }),
+  );
+}
+
+/** Median over rounds of variant / base within the same round. */
+function pairedRatio(runs, variant, base, phase, field = "cpuPerOp") {
+  const baseRuns = runs?.[base]?.[phase] ?? [];
+  return median(
+    (runs?.[variant]?.[phase] ?? []).map((r) => {
+      const b = baseRuns.find((x) => x.round === r.round);
+      return b === undefined || !b[field] || r[field] === null ? null : r[field] / b[field];
+    }),
+  );
+}
+
+const ratio = (a, b) => (typeof a === "number" && typeof b === "number" && b !== 0 ? a / b : null);
+
+/** The extras of floor and SessionServer against the baseline, and their ratio, for one scenario. */
+function extras(runs, { later, floor, session }, phase) {
+  const floorExtra = pairedExtra(runs, floor, later, phase);
+  const sessionExtra = pairedExtra(runs, session, later, phase);
+  return {
+    baseline: med(runs, later, phase, "cpuPerOp"),
+    floorExtra,
+    sessionExtra,
+    ratio: ratio(sessionExtra, floorExtra),
+    floorGc: med(runs, floor, phase, "gcPerOp"),
+    sessionGc: med(runs, session, phase, "gcPerOp"),
+    baselineGc: med(runs, later, phase, "gcPerOp"),
+    gcRatio: ratio(med(runs, session, phase, "gcPerOp"), med(runs, floor, phase, "gcPerOp")),
+  };
+}
+
 export function evaluate(results) {
-  const keys = results.variants.map((v) => v.key);
-  const figures = {};
-  for (const key of keys) {
-    figures[key] = {};
-    const runs = results.runs[key] ?? [];
-    for (const [name, phase, field] of FIGURES) {
-      const values = runs.map((run) => figureValue(run, phase, field));
-      const baseRuns = results.runs[BASE] ?? [];
-      // Paired ratio: variant / plain within the same round, then the median over rounds.
-      const paired = runs
-        .map((run) => {
-          const base = baseRuns.find((b) => b.round === run.round);
-          const a = figureValue(run, phase, field);
-          const b = base === undefined ? null : figureValue(base, phase, field);
-          return typeof a === "number" && typeof b === "number" && b !== 0 ? a / b : null;
-        })
-        .filter((x) => x !== null);
-      const numbers = values.filter((x) => typeof x === "number");
-      figures[key][name] = {
-        median: median(values),
-        min: numbers.length > 0 ? Math.min(...numbers) : null,
-        max: numbers.length > 0 ? Math.max(...numbers) : null,
-        rounds: numbers.length,
-        pairedRatio: median(paired),
+  const main = results.main ?? {};
+  const summary = { targets: [] };
+  const add = (target, value, limit, unit = "×") =>
+    summary.targets.push({
+      target,
+      value,
+      limit,
+      unit,
+      pass: value === null ? null : value <= limit,
+    });
+  const ENGINE = { later: "later", floor: "floor", session: "session" };
+  const IO = { later: "io-later", floor: "io-floor", session: "io-session" };
+  summary.extras = {};
+  for (const [name, keys] of [
+    ["engine.io", ENGINE],
+    ["socket.io", IO],
+  ]) {
+    for (const phase of ["pollingHandshakes", "wsHandshakes"]) {
+      const e = extras(main, keys, phase);
+      summary.extras[`${name} ${phase}`] = e;
+      add(`${name}, ${PHASE_LABEL[phase]}: SessionServer extra ≤ 1.5× floor extra`, e.ratio, 1.5);
+    }
+  }
+  for (const recipe of ["use", "use-guard"]) {
+    add(
+      `polling handshake CPU ≤ 0.5× the ${recipe === "use" ? "engine.use(session)" : "guarded engine.use"} recipe's`,
+      pairedRatio(main, "session", recipe, "pollingHandshakes"),
+      0.5,
+    );
+  }
+  for (const [plain, session, name] of [
+    ["plain", "session", "engine.io"],
+    ["io-plain", "io-session", "socket.io"],
+  ]) {
+    for (const phase of ["pollingMessages", "wsMessages"]) {
+      add(
+        `${name}, ${PHASE_LABEL[phase]} CPU ≤ 1.05× plain`,
+        pairedRatio(main, session, plain, phase),
+        1.05,
+      );
+    }
+  }
+  for (const [scenario, label] of [
+    ["main", "300 B"],
+    ["record-100000", "100 KB"],
+  ]) {
+    const runs = scenario === "main" ? main : results.growth?.[scenario];
+    for (const phase of ["pollingHandshakes", "wsHandshakes"]) {
+      add(
+        `GC per ${PHASE_LABEL[phase]} ≤ 2× floor's, ${label} records`,
+        ratio(med(runs, "session", phase, "gcPerOp"), med(runs, "floor", phase, "gcPerOp")),
+        2,
+      );
+    }
+  }
+  if (results.memory !== undefined) {
+    const m = {};
+    for (const [variant, runs] of Object.entries(results.memory)) {
+      m[variant] = {
+        heapPerSocket: median(runs.map((r) => r.heapPerSocket)),
+        rssPerSocket: median(runs.map((r) => r.rssPerSocket)),
+        recordHeapBytes: median(runs.map((r) => r.recordHeapBytes)),
+        recordJsonLength: runs[0]?.recordJsonLength ?? null,
+        open: median(runs.map((r) => r.open)),
+      };
+    }
+    for (const variant of Object.keys(m)) {
+      const v = m[variant];
+      v.beyondRecord =
+        variant === "plain" || v.heapPerSocket === null || m.plain?.heapPerSocket == null
+          ? null
+          : v.heapPerSocket - m.plain.heapPerSocket - v.recordHeapBytes;
+    }
+    summary.memory = m;
+    add(
+      "memory per websocket beyond plain + the record",
+      m.session?.beyondRecord ?? null,
+      1024,
+      "B",
+    );
+  }
+  summary.growth = {};
+  const rows = [["0 open sockets, 300 B, 1 secret (main)", main]];
+  for (const [key, runs] of Object.entries(results.growth ?? {})) rows.push([key, runs]);
+  for (const [key, runs] of rows) {
+    summary.growth[key] = Object.fromEntries(
+      ["pollingHandshakes", "wsHandshakes"].map((phase) => [phase, extras(runs, ENGINE, phase)]),
+    );
+  }
+  if (results.shared !== undefined) {
+    summary.shared = {};
+    for (const phase of ["pollingHandshakes", "wsHandshakes"]) {
+      const s = results.shared;
+      summary.shared[phase] = {
+        ...extras(s, ENGINE, phase),
+        windowExtra: pairedExtra(s, "session-window", "later", phase),
+        windowGc: med(s, "session-window", phase, "gcPerOp"),
+        readsPerHandshake: Object.fromEntries(
+          ["floor", "session", "session-window"].map((v) => [
+            v,
+            median((s[v]?.[phase] ?? []).map((r) => (r.ops > 0 ? r.storeGets / r.ops : null))),
+          ]),
+        ),
       };
     }
   }
-  for (const key of keys) {
-    for (const name of Object.keys(figures[key])) {
-      const base = figures[BASE]?.[name]?.median;
-      const value = figures[key][name].median;
-      figures[key][name].ratio =
-        typeof base === "number" && base !== 0 && typeof value === "number" ? value / base : null;
-    }
-  }
-
-  const memory = {};
-  for (const key of keys) {
-    const runs = results.memoryRuns[key] ?? [];
-    memory[key] = {
-      open: median(runs.map((r) => r.memory.open)),
-      heapPerSocket: median(runs.map((r) => r.memory.heapPerSocket)),
-      rssPerSocket: median(runs.map((r) => r.memory.rssPerSocket)),
-      burstStoreGets: median(runs.map((r) => r.burst.storeGets)),
-      burstStoreGetsMax: runs.length > 0 ? Math.max(...runs.map((r) => r.burst.storeGets)) : null,
-      burstStoreTouches: median(runs.map((r) => r.burst.storeTouches)),
-      burstOk: median(runs.map((r) => r.burst.ok)),
-      recordJsonLength: runs[0]?.recordJsonLength ?? null,
-      recordHeapBytes: median(runs.map((r) => r.recordHeapBytes)),
-    };
-  }
-  for (const key of keys) {
-    const base = memory[BASE]?.heapPerSocket;
-    const value = memory[key].heapPerSocket;
-    memory[key].heapExtraVsPlain =
-      typeof base === "number" && typeof value === "number" ? value - base : null;
-    const rssBase = memory[BASE]?.rssPerSocket;
-    const rss = memory[key].rssPerSocket;
-    memory[key].rssExtraVsPlain =
-      typeof rssBase === "number" && typeof rss === "number" ? rss - rssBase : null;
-  }
-
-  const targets = [];
-  const ratioTo = (key, other, name) => {
-    const a = figures[key]?.[name]?.median;
-    const b = figures[other]?.[name]?.median;
-    return typeof a === "number" && typeof b === "number" && b !== 0 ? a / b : null;
-  };
-  // The same throughput targets read from server CPU per operation (other / this): less
-  // sensitive to other load on the machine than operations per second.
-  const cpuRatio = (key, other, name) => {
-    const a = figures[key]?.[name]?.median;
-    const b = figures[other]?.[name]?.median;
-    return typeof a === "number" && typeof b === "number" && a !== 0 ? b / a : null;
-  };
-  for (const key of SESSION_VARIANTS.filter((k) => keys.includes(k))) {
-    const add = (target, value, unit, pass, cpuValue = null) => {
-      targets.push({
-        variant: key,
-        target,
-        value,
-        unit,
-        pass: value === null ? null : pass(value),
-        cpuValue,
-        cpuPass: cpuValue === null ? null : pass(cpuValue),
-      });
-    };
-    const throughput = [
-      [
-        "polling handshakes/s ≥ 0.95× plain",
-        BASE,
-        "pollingHandshakes",
-        "pollingHandshakeMicros",
-        0.95,
-      ],
-      ["websocket handshakes/s ≥ 0.95× plain", BASE, "wsHandshakes", "wsHandshakeMicros", 0.95],
-      [
-        "polling handshakes/s ≥ 2× engine.use recipe",
-        RECIPE,
-        "pollingHandshakes",
-        "pollingHandshakeMicros",
-        2,
-      ],
-      [
-        "websocket handshakes/s ≥ 2× engine.use recipe",
-        RECIPE,
-        "wsHandshakes",
-        "wsHandshakeMicros",
-        2,
-      ],
-      [
-        "polling message POSTs/s ≥ 0.98× plain",
-        BASE,
-        "pollingMessages",
-        "pollingMessageMicros",
-        0.98,
-      ],
-      ["websocket messages/s ≥ 0.98× plain", BASE, "wsMessages", "wsMessageMicros", 0.98],
-    ];
-    for (const [target, other, rate, micros, limit] of throughput) {
-      add(target, ratioTo(key, other, rate), "×", (v) => v >= limit, cpuRatio(key, other, micros));
-    }
-    add(
-      "polling handshake p99 ≤ 1.2× plain",
-      ratioTo(key, BASE, "pollingP99"),
-      "×",
-      (v) => v <= 1.2,
-    );
-    add("websocket handshake p99 ≤ 1.2× plain", ratioTo(key, BASE, "wsP99"), "×", (v) => v <= 1.2);
-    const extra = memory[key]?.heapExtraVsPlain;
-    const recordHeap = memory[key]?.recordHeapBytes;
-    add(
-      "extra heap per socket beyond the record (its heap size) ≤ 1 KiB",
-      typeof extra === "number" && typeof recordHeap === "number" ? extra - recordHeap : null,
-      "B",
-      (v) => v <= 1024,
-    );
-    add(
-      "store reads for 1,000 concurrent handshakes of one session = 1",
-      memory[key]?.burstStoreGetsMax ?? null,
-      "reads",
-      (v) => v === 1,
-    );
-  }
-  return { figures, memory, targets };
+  return summary;
 }
 
 // ---------------------------------------------------------------- markdown
-const int = (n) => (typeof n === "number" ? Math.round(n).toLocaleString("en-US") : "–");
-const ms = (n) => (typeof n === "number" ? n.toFixed(2) : "–");
-const x = (n) => (typeof n === "number" ? `${n.toFixed(2)}×` : "–");
-const withRatio = (f, format = int) =>
-  f === undefined || f.median === null ? "–" : `${format(f.median)} (${x(f.ratio)})`;
+const num = (n, d = 0) =>
+  typeof n === "number"
+    ? n.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d })
+    : "–";
+const signed = (n, d = 0) =>
+  typeof n === "number" ? `${n >= 0 ? "+" : "−"}${num(Math.abs(n), d)}` : "–";
+const times = (n) => (typeof n === "number" ? `${n.toFixed(2)}×` : "–");
+const GROWTH_LABEL = (key) =>
+  key.startsWith("open-")
+    ? `${num(Number(key.slice(5)))} open websockets`
+    : key.startsWith("record-")
+      ? `${num(Number(key.slice(7)) / 1000)} KB records`
+      : key === "secrets-5"
+        ? "5 secrets (cookie signed by the last)"
+        : key.startsWith("per-session-")
+          ? `handshakes to sessions holding ${key.slice(12)} open socket(s) each`
+          : key;
 
-export function markdownReport(results) {
-  const { figures, memory, targets } = results.summary;
-  const label = Object.fromEntries(results.variants.map((v) => [v.key, v.label]));
+export function markdownReport(results, variants) {
+  const s = results.summary;
   const lines = [];
-  const rounds = results.config.rounds;
+  const c = results.config;
+  const m = results.machine;
   lines.push(
-    `### Throughput and latency (medians of ${rounds} rounds, ratio to plain engine.io in parentheses)`,
-    "",
-    "| variant | polling handshakes/s | polling p50 ms | polling p99 ms | ws handshakes/s | ws p99 ms | polling POSTs/s | ws messages/s |",
-    "| --- | --: | --: | --: | --: | --: | --: | --: |",
-  );
-  for (const { key } of results.variants) {
-    const f = figures[key];
-    lines.push(
-      `| ${label[key]} | ${withRatio(f.pollingHandshakes)} | ${ms(f.pollingP50.median)} | ${withRatio(f.pollingP99, ms)} | ${withRatio(f.wsHandshakes)} | ${withRatio(f.wsP99, ms)} | ${withRatio(f.pollingMessages)} | ${withRatio(f.wsMessages)} |`,
-    );
-  }
-  lines.push(
-    "",
-    "### Server CPU per operation (µs, medians; lower is better) and who was busy",
-    "",
-    "| variant | polling handshake | ws handshake | polling POST | ws message (echoed) | server / client CPU, polling handshakes | server / client CPU, ws handshakes | errors |",
-    "| --- | --: | --: | --: | --: | --: | --: | --: |",
-  );
-  const cores = (s, c) =>
-    typeof s === "number" && typeof c === "number" ? `${s.toFixed(2)} / ${c.toFixed(2)}` : "–";
-  for (const { key } of results.variants) {
-    const f = figures[key];
-    lines.push(
-      `| ${label[key]} | ${withRatio(f.pollingHandshakeMicros)} | ${withRatio(f.wsHandshakeMicros)} | ${withRatio(f.pollingMessageMicros, (n) => n.toFixed(1))} | ${withRatio(f.wsMessageMicros, (n) => n.toFixed(1))} | ${cores(f.pollingServerCpu.median, f.pollingClientCpu.median)} | ${cores(f.wsServerCpu.median, f.wsClientCpu.median)} | ${int(f.errors.median)} |`,
-    );
-  }
-  lines.push(
-    "",
-    `### Memory at ${int(results.config.sockets)} open websocket sockets (after GC) and store reads for ${int(results.config.burst)} concurrent handshakes of one session`,
-    "",
-    "| variant | heap B/socket | RSS B/socket | heap vs plain | beyond the record (heap size) | beyond the record (JSON length) | store reads (max of rounds) | store touches |",
-    "| --- | --: | --: | --: | --: | --: | --: | --: |",
-  );
-  for (const { key } of results.variants) {
-    const m = memory[key];
-    const reads =
-      key === BASE ? "– (no store)" : `${int(m.burstStoreGets)} (${int(m.burstStoreGetsMax)})`;
-    const beyond = (size) =>
-      key === BASE || typeof m.heapExtraVsPlain !== "number" || typeof size !== "number"
-        ? "–"
-        : int(m.heapExtraVsPlain - size);
-    lines.push(
-      `| ${label[key]} | ${int(m.heapPerSocket)} | ${int(m.rssPerSocket)} | ${key === BASE ? "–" : int(m.heapExtraVsPlain)} | ${beyond(m.recordHeapBytes)} | ${beyond(m.recordJsonLength)} | ${reads} | ${key === BASE ? "–" : int(m.burstStoreTouches)} |`,
-    );
-  }
-  const first = memory[results.variants[0]?.key];
-  lines.push(
-    "",
-    `The session record is ${int(first?.recordJsonLength)} bytes as JSON and ${int(first?.recordHeapBytes)} bytes on the heap (one parsed copy).`,
+    `Run of ${results.date.slice(0, 16).replace("T", " ")} UTC on ${m.nproc} × ${m.cpuModel}, Node ${m.node}, commit \`${results.revision.commit}\`${results.revision.libDirty ? " (lib/ with uncommitted changes)" : ""}; ` +
+      `${c.rounds} alternating rounds × ${c.seconds} s per figure (after ${c.warmup} s warm-up), ${c.clients} load processes × ${c.concurrency} in flight; whole run ${num(results.totalSeconds)} s${c.quick ? " (--quick)" : ""}.`,
+    `Machine load (1/5/15-min load average) at start ${results.loadAtStart.loadavg.join(" / ")}, at end ${results.loadAtEnd.loadavg.join(" / ")}; busiest processes at start: ${results.loadAtStart.top.slice(0, 4).join("; ")}.`,
     "",
   );
-  if (Array.isArray(results.handshakeCost)) {
+  if (results.main !== undefined) {
+    const main = results.main;
+    const present = variants.filter((v) => main[v.key] !== undefined);
     lines.push(
-      "### The library's own CPU per handshake (in one process, no sockets; bench/handshake-cost.mjs)",
+      `### Server CPU per operation, distinct sessions (${num(c.sessions)} logged-in sessions, each handshake the next cookie)`,
       "",
-      "| case | µs CPU per handshake (median of 7 × 20,000) |",
-      "| --- | --: |",
-      ...results.handshakeCost.map((r) => `| ${r.case} | ${r.medianMicros.toFixed(1)} |`),
+      "µs of server CPU per completed operation (medians); GC pause µs per operation in brackets; throughput (operations/s) below.",
       "",
+      "| variant | polling handshake | websocket handshake | polling POST | websocket message | server busy (polling hs) |",
+      "| --- | --: | --: | --: | --: | --: |",
     );
-  }
-  const sessionKeys = [...new Set(targets.map((t) => t.variant))];
-  lines.push(
-    "### Targets (issue 6)",
-    "",
-    "Each cell: the measured value and pass/fail; for throughput, in brackets, the same ratio read from server CPU per operation.",
-    "",
-    `| target | ${sessionKeys.map((k) => label[k]).join(" | ")} |`,
-    `| --- | ${sessionKeys.map(() => "--:").join(" | ")} |`,
-  );
-  const names = [...new Set(targets.map((t) => t.target))];
-  for (const name of names) {
-    const cells = sessionKeys.map((k) => {
-      const t = targets.find((tt) => tt.variant === k && tt.target === name);
-      if (t === undefined || t.value === null) return "–";
-      const value = t.unit === "×" ? x(t.value) : `${int(t.value)} ${t.unit}`;
-      const cpu =
-        t.cpuValue === null || t.cpuValue === undefined
-          ? ""
-          : ` [CPU: ${x(t.cpuValue)} ${t.cpuPass ? "pass" : "fail"}]`;
-      return `${value} ${t.pass ? "**pass**" : "**FAIL**"}${cpu}`;
-    });
-    lines.push(`| ${name} | ${cells.join(" | ")} |`);
-  }
-  if (Object.keys(results.skipped).length > 0) {
-    lines.push("");
-    for (const [key, reason] of Object.entries(results.skipped)) {
-      lines.push(`Skipped \`${key}\`: ${reason}.`);
+    for (const v of present) {
+      const cell = (phase, d = 0) =>
+        `${num(med(main, v.key, phase, "cpuPerOp"), d)} [${num(med(main, v.key, phase, "gcPerOp"), 1)}]`;
+      lines.push(
+        `| ${v.label} | ${cell("pollingHandshakes")} | ${cell("wsHandshakes")} | ${cell("pollingMessages", 1)} | ${cell("wsMessages", 1)} | ${num(100 * (med(main, v.key, "pollingHandshakes", "busy") ?? NaN), 0)} % |`,
+      );
     }
+    lines.push(
+      "",
+      "| variant | polling handshakes/s | websocket handshakes/s | polling POSTs/s | websocket messages/s | errors |",
+      "| --- | --: | --: | --: | --: | --: |",
+    );
+    for (const v of present) {
+      const errors = ["pollingHandshakes", "wsHandshakes", "pollingMessages", "wsMessages"]
+        .flatMap((p) => (main[v.key][p] ?? []).map((r) => r.errors))
+        .reduce((a, b) => a + b, 0);
+      lines.push(
+        `| ${v.label} | ${num(med(main, v.key, "pollingHandshakes", "rate"))} | ${num(med(main, v.key, "wsHandshakes", "rate"))} | ${num(med(main, v.key, "pollingMessages", "rate"))} | ${num(med(main, v.key, "wsMessages", "rate"))} | ${errors} |`,
+      );
+    }
+    lines.push(
+      "",
+      "### Extra over the loop-turn-later baseline (per-round paired difference, median; µs of server CPU per handshake)",
+      "",
+      "| stack | handshake | baseline | floor extra | SessionServer extra | SessionServer ÷ floor | engine.use recipe | guarded recipe | express-socket.io-session |",
+      "| --- | --- | --: | --: | --: | --: | --: | --: | --: |",
+    );
+    for (const [name, prefix] of [
+      ["engine.io", ""],
+      ["socket.io", "io-"],
+    ]) {
+      for (const phase of ["pollingHandshakes", "wsHandshakes"]) {
+        const e = s.extras[`${name} ${phase}`];
+        const x = (v) => signed(pairedExtra(main, prefix + v, `${prefix}later`, phase));
+        lines.push(
+          `| ${name} | ${PHASE_LABEL[phase]} | ${num(e.baseline)} | ${signed(e.floorExtra)} | **${signed(e.sessionExtra)}** | **${times(e.ratio)}** | ${x("use")} | ${x("use-guard")} | ${prefix ? x("esis") : "–"} |`,
+        );
+      }
+    }
+    if (main["session-b"] !== undefined) {
+      lines.push("", "A/B: SessionServer of BENCH_DIST_B against SessionServer (same rounds):", "");
+      for (const phase of ["pollingHandshakes", "wsHandshakes", "pollingMessages", "wsMessages"]) {
+        const b = pairedExtra(main, "session-b", "later", phase);
+        const a = pairedExtra(main, "session", "later", phase);
+        const d = pairedExtra(main, "session-b", "session", phase);
+        lines.push(
+          `- ${PHASE_LABEL[phase]}: extra ${signed(a, 1)} → ${signed(b, 1)} µs (paired difference ${signed(d, 1)} µs; GC ${num(med(main, "session", phase, "gcPerOp"), 1)} → ${num(med(main, "session-b", phase, "gcPerOp"), 1)} µs)`,
+        );
+      }
+    }
+    lines.push("");
+  }
+  if (s.growth !== undefined && Object.keys(s.growth).length > 1) {
+    lines.push(
+      "### How cost grows (engine.io; extra over the baseline, µs CPU per handshake; GC µs per handshake in brackets)",
+      "",
+      "| condition | polling: floor | polling: SessionServer | ratio | websocket: floor | websocket: SessionServer | ratio |",
+      "| --- | --: | --: | --: | --: | --: | --: |",
+    );
+    for (const [key, g] of Object.entries(s.growth)) {
+      const p = g.pollingHandshakes;
+      const w = g.wsHandshakes;
+      lines.push(
+        `| ${key.startsWith("0 open") ? key : GROWTH_LABEL(key)} | ${signed(p.floorExtra)} [${num(p.floorGc, 1)}] | ${signed(p.sessionExtra)} [${num(p.sessionGc, 1)}] | ${times(p.ratio)} | ${signed(w.floorExtra)} [${num(w.floorGc, 1)}] | ${signed(w.sessionExtra)} [${num(w.sessionGc, 1)}] | ${times(w.ratio)} |`,
+      );
+    }
+    lines.push("");
+  }
+  if (s.shared !== undefined) {
+    lines.push(
+      "### One shared cookie (every handshake the same session)",
+      "",
+      "| handshake | baseline µs | floor extra | SessionServer extra | coalesceWindow 2 s extra | store reads per handshake (floor / SessionServer / window) |",
+      "| --- | --: | --: | --: | --: | --: |",
+    );
+    for (const [phase, e] of Object.entries(s.shared)) {
+      const r = e.readsPerHandshake;
+      lines.push(
+        `| ${PHASE_LABEL[phase]} | ${num(e.baseline)} | ${signed(e.floorExtra)} [${num(e.floorGc, 1)}] | ${signed(e.sessionExtra)} [${num(e.sessionGc, 1)}] | ${signed(e.windowExtra)} [${num(e.windowGc, 1)}] | ${num(r.floor, 2)} / ${num(r.session, 2)} / ${num(r["session-window"], 3)} |`,
+      );
+    }
+    lines.push("");
+  }
+  if (s.memory !== undefined) {
+    lines.push(
+      `### Memory per open websocket (${num(s.memory.session?.open)} open, heap after GC)`,
+      "",
+      "| variant | heap B per socket | beyond plain engine.io + the record |",
+      "| --- | --: | --: |",
+    );
+    for (const [variant, v] of Object.entries(s.memory)) {
+      lines.push(
+        `| ${variant} | ${num(v.heapPerSocket)} | ${variant === "plain" ? "–" : num(v.beyondRecord)} |`,
+      );
+    }
+    const any = Object.values(s.memory)[0];
+    lines.push(
+      "",
+      `The record is ${num(any?.recordJsonLength)} B as JSON, ${num(any?.recordHeapBytes)} B on the heap (one structuredClone, measured on 2,000 copies).`,
+      "",
+    );
+  }
+  lines.push(
+    "### Targets (issue 15)",
+    "",
+    "| target | measured | limit | |",
+    "| --- | --: | --: | --- |",
+  );
+  for (const t of s.targets) {
+    const value = t.unit === "B" ? `${num(t.value)} B` : times(t.value);
+    const limit = t.unit === "B" ? `${num(t.limit)} B` : `${t.limit}×`;
+    lines.push(
+      `| ${t.target} | ${value} | ${limit} | ${t.pass === null ? "–" : t.pass ? "met" : "**missed**"} |`,
+    );
   }
   if (results.failures.length > 0) {
-    lines.push("", "Failed runs:", "");
+    lines.push("", "Failed measurements:", "");
     for (const f of results.failures)
-      lines.push(`- round ${f.round + 1}, ${f.variant}: ${f.error}`);
+      lines.push(`- ${f.scenario} round ${f.round + 1} ${f.variant} ${f.phase}: ${f.error}`);
   }
   return `${lines.join("\n")}\n`;
 }
 
 // ---------------------------------------------------------------- SVG
-const escape = (s) =>
-  String(s).replace(
+const escape = (text) =>
+  String(text).replace(
     /[&<>"]/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c],
+    (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch],
   );
 
-function panel({ top, title, series, variants, figures, width }) {
-  const left = 300;
-  const right = 130;
-  const barHeight = 14;
-  const groupGap = 14;
-  const plotWidth = width - left - right;
-  // Each series on its own scale (polling and websocket rates differ tenfold): compare variants.
-  const maxOf = (s) => Math.max(1, ...variants.map((v) => figures[v.key]?.[s.key]?.median ?? 0));
+/** Horizontal bars: server CPU µs per handshake, stacked baseline + extra, one row per variant. */
+export function svgChart(results, variants) {
+  const main = results.main ?? {};
+  const width = 980;
+  const left = 390;
+  const right = 110;
+  const bar = 13;
+  const panels = [
+    ["pollingHandshakes", "#4e79a7", "polling handshake"],
+    ["wsHandshakes", "#f28e2b", "websocket handshake"],
+  ];
+  const present = variants.filter((v) => main[v.key] !== undefined);
+  const max = Math.max(
+    1,
+    ...present.flatMap((v) => panels.map(([phase]) => med(main, v.key, phase, "cpuPerOp") ?? 0)),
+  );
+  const scale = (width - left - right) / max;
   const out = [];
-  out.push(`<text x="20" y="${top + 18}" class="title">${escape(title)}</text>`);
-  let y = top + 34;
-  for (const v of variants) {
-    const groupHeight = series.length * (barHeight + 3);
+  let y = 56;
+  for (const v of present) {
     out.push(
-      `<text x="${left - 10}" y="${y + groupHeight / 2 + 4}" class="label" text-anchor="end">${escape(v.label)}</text>`,
+      `<text x="${left - 10}" y="${y + bar + 4}" class="label" text-anchor="end">${escape(v.label)}</text>`,
     );
-    for (const s of series) {
-      const f = figures[v.key]?.[s.key];
-      const value = f?.median ?? 0;
-      const w = Math.max(1, (value / maxOf(s)) * plotWidth);
+    for (const [phase, color] of panels) {
+      const value = med(main, v.key, phase, "cpuPerOp") ?? 0;
+      const gc = med(main, v.key, phase, "gcPerOp") ?? 0;
+      const w = Math.max(1, value * scale);
       out.push(
-        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${s.color}"/>`,
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${color}"/>`,
       );
-      const ratio = typeof f?.ratio === "number" ? ` (${f.ratio.toFixed(2)}×)` : "";
       out.push(
-        `<text x="${(left + w + 6).toFixed(1)}" y="${y + barHeight - 3}" class="value">${escape(`${int(value)}${ratio}`)}</text>`,
+        `<rect x="${left}" y="${y + bar - 3}" width="${Math.max(0.5, gc * scale).toFixed(1)}" height="3" fill="#222"/>`,
       );
-      y += barHeight + 3;
+      out.push(
+        `<text x="${(left + w + 6).toFixed(1)}" y="${y + bar - 2}" class="value">${escape(`${num(value)} µs`)}</text>`,
+      );
+      y += bar + 2;
     }
-    y += groupGap;
+    y += 10;
   }
-  // legend
   let lx = left;
-  for (const s of series) {
-    out.push(`<rect x="${lx}" y="${y}" width="12" height="12" fill="${s.color}"/>`);
-    out.push(`<text x="${lx + 18}" y="${y + 10}" class="label">${escape(s.label)}</text>`);
-    lx += 18 + s.label.length * 7 + 24;
+  for (const [, color, label] of panels) {
+    out.push(`<rect x="${lx}" y="${y}" width="12" height="12" fill="${color}"/>`);
+    out.push(`<text x="${lx + 18}" y="${y + 10}" class="label">${escape(label)}</text>`);
+    lx += 170;
   }
-  return { svg: out.join("\n  "), bottom: y + 24 };
-}
-
-export function svgChart(results) {
-  const { figures } = results.summary;
-  const width = 900;
-  const variants = results.variants;
-  const first = panel({
-    top: 40,
-    title: "Handshakes per second (median; ratio to plain engine.io; each colour on its own scale)",
-    series: [
-      { key: "pollingHandshakes", label: "polling handshakes/s", color: "#4e79a7" },
-      { key: "wsHandshakes", label: "websocket handshakes/s", color: "#f28e2b" },
-    ],
-    variants,
-    figures,
-    width,
-  });
-  const second = panel({
-    top: first.bottom + 10,
-    title:
-      "Messages per second on established sockets (median; ratio to plain; own scale per colour)",
-    series: [
-      { key: "pollingMessages", label: "polling message POSTs/s", color: "#59a14f" },
-      { key: "wsMessages", label: "websocket messages/s (echoed)", color: "#b07aa1" },
-    ],
-    variants,
-    figures,
-    width,
-  });
-  const height = second.bottom + 30;
+  out.push(`<rect x="${lx}" y="${y + 5}" width="12" height="3" fill="#222"/>`);
+  out.push(`<text x="${lx + 18}" y="${y + 10}" class="label">of which GC pauses</text>`);
+  const height = y + 44;
   const m = results.machine;
-  const caption = `${m.nproc} × ${m.cpuModel}, Node ${m.node}, ${results.config.rounds} rounds × ${results.config.seconds} s, ${results.date.slice(0, 10)}`;
+  const caption = `${m.nproc} × ${m.cpuModel}, Node ${m.node}, ${results.config.rounds} rounds × ${results.config.seconds} s, load avg ${results.loadAtStart.loadavg[0]} at start, ${results.date.slice(0, 10)}`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">
   <style>
     .title { font-size: 15px; font-weight: 600; fill: #222; }
@@ -391,9 +402,8 @@ export function svgChart(results) {
     .caption { font-size: 11px; fill: #777; }
   </style>
   <rect width="100%" height="100%" fill="#fff"/>
-  <text x="20" y="24" class="title">engine.io-session benchmarks</text>
-  ${first.svg}
-  ${second.svg}
+  <text x="20" y="26" class="title">Server CPU per handshake, ${num(results.config.sessions)} distinct sessions (µs, median; lower is better)</text>
+  ${out.join("\n  ")}
   <text x="20" y="${height - 10}" class="caption">${escape(caption)}</text>
 </svg>
 `;

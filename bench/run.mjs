@@ -1,166 +1,376 @@
-// engine.io-session benchmarks: `npm run bench` (builds first).
+// engine.io-session benchmarks: `npm run bench` (builds first); `npm run bench -- --quick` for a
+// short run. See docs/benchmarks.md for what is measured and how.
 //
-// Every variant runs in the same run, in alternating rounds (the order rotates each round, so each
-// variant takes each position once over 5 rounds). Each (round, variant) gets a fresh server process
-// (bench/server.mjs, --expose-gc) and a fresh load-generator process (bench/client.mjs), both on
-// 127.0.0.1. Medians over rounds are reported with ratios to the first variant (plain engine.io).
+// Primary figures: server CPU µs per operation (process.cpuUsage() of the server process ÷ the
+// operations it completed in the window) and GC pause µs per operation (perf_hooks 'gc' entries),
+// with throughput beside them. Load comes from two client processes on raw keep-alive sockets.
+// Every variant of a section runs in the same run, in alternating rounds (order rotated each round);
+// "extra" is the per-round paired difference to the loop-turn-later baseline, then the median.
 //
-// Knobs (environment): BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_WARMUP=0.5 BENCH_CONCURRENCY=50
-// BENCH_SOCKETS=5000 BENCH_BURST=1000 BENCH_MEMORY_ROUNDS=2 BENCH_VARIANTS=plain,use,...
+// Flags: --quick  --only=main,shared,growth,memory  --variants=plain,session,...  --rounds=N
+//        --seconds=S  --no-write (print only)
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import console from "node:console";
-import { forkChild, here, killAll, root, runScript, startRedis, watchdog } from "./processes.mjs";
+import { clearInterval, setInterval } from "node:timers";
+import { forkChild, here, killAll, root, watchdog } from "./processes.mjs";
 import { evaluate, markdownReport, svgChart } from "./report.mjs";
 
-watchdog(20);
+watchdog(25);
 
-const env = (name, fallback) => {
-  const value = process.env[name];
-  return value === undefined || value === "" ? fallback : Number(value);
-};
+const flags = Object.fromEntries(
+  process.argv.slice(2).map((arg) => {
+    const [key, value] = arg.replace(/^--/, "").split("=");
+    return [key, value ?? true];
+  }),
+);
+const quick = flags.quick === true;
 const config = {
-  rounds: env("BENCH_ROUNDS", 5),
-  seconds: env("BENCH_SECONDS", 3),
-  warmup: env("BENCH_WARMUP", 0.5),
-  concurrency: env("BENCH_CONCURRENCY", 50),
-  wsMessageSockets: env("BENCH_WS_SOCKETS", 50),
-  wsMessageWindow: env("BENCH_WS_WINDOW", 2),
-  sockets: env("BENCH_SOCKETS", 5000),
-  burst: env("BENCH_BURST", 1000),
-  memoryRounds: env("BENCH_MEMORY_ROUNDS", 2),
-  maxCount: 2_000_000, // per measurement: a bound, never reached in 3 s on loopback
+  quick,
+  rounds: Number(flags.rounds ?? (quick ? 1 : 4)),
+  seconds: Number(flags.seconds ?? (quick ? 0.5 : 1)),
+  // Servers live for a whole section: a longer warm-up in the first round only.
+  warmup: quick ? 0.2 : 0.4,
+  warmupLater: 0.1,
+  growthRounds: Number(flags["growth-rounds"] ?? (quick ? 1 : 3)),
+  growthSeconds: quick ? 0.5 : 0.8,
+  clients: 2,
+  concurrency: 24, // per client process: 48 requests or handshakes in flight
+  wsMessageSockets: 24, // per client process
+  wsMessageWindow: 2,
+  sessions: 10_000,
+  openSockets: quick ? [1000] : [1000, 5000, 10_000],
+  spreadSockets: quick ? 500 : 2000, // the "1 vs 50 sockets per session" case
+  memorySockets: quick ? 500 : 2000,
+  memoryRounds: quick ? 1 : 2,
 };
+const sections = String(flags.only ?? "main,shared,growth,memory").split(",");
 
-const VARIANTS = [
-  { key: "plain", label: "engine.io Server (plain)" },
-  { key: "use", label: "engine.use(session)" },
-  { key: "use-guard", label: "engine.use(onlyForHandshake(session))" },
-  { key: "session-memory", label: "SessionServer + MemoryStore" },
-  { key: "session-redis", label: "SessionServer + connect-redis" },
-  { key: "session-window", label: "SessionServer + MemoryStore, coalesceWindow 2 s" },
+const MAIN = [
+  { key: "plain", label: "engine.io (plain)" },
+  { key: "later", label: "engine.io, handshake one loop turn later (baseline)" },
+  { key: "floor", label: "engine.io + floor allowRequest" },
+  { key: "session", label: "SessionServer" },
+  ...(process.env.BENCH_DIST_B
+    ? [{ key: "session-b", label: "SessionServer of BENCH_DIST_B" }]
+    : []),
+  { key: "use", label: "engine.use(session) recipe" },
+  { key: "use-guard", label: "engine.use(onlyForHandshake(session)) recipe" },
+  { key: "io-plain", label: "socket.io (plain)" },
+  { key: "io-later", label: "socket.io, handshake one loop turn later (baseline)" },
+  { key: "io-floor", label: "socket.io + floor allowRequest" },
+  { key: "io-session", label: "socket.io on SessionServer (createSessionIo)" },
+  { key: "io-use", label: "socket.io engine.use(session) recipe" },
+  { key: "io-use-guard", label: "socket.io engine.use(onlyForHandshake(session)) recipe" },
+  { key: "io-esis", label: "socket.io + express-socket.io-session" },
 ];
+const GROWTH_VARIANTS = ["later", "floor", "session"];
+const HANDSHAKES = ["pollingHandshakes", "wsHandshakes"];
+const ALL_PHASES = [...HANDSHAKES, "pollingMessages", "wsMessages"];
 
-const PHASES = [
-  { key: "pollingHandshakes", closeOnConnect: true },
-  { key: "wsHandshakes", closeOnConnect: false },
-  { key: "pollingMessages", closeOnConnect: false },
-  { key: "wsMessages", closeOnConnect: false },
-];
+// ---------------------------------------------------------------- processes
+const clients = [];
 
-// ---------------------------------------------------------------- one measured run
-async function withProcesses(variant, redisPort, body) {
-  const server = forkChild(
-    "server.mjs",
-    [variant, String(redisPort ?? 0)],
-    ["--expose-gc"],
-    `server(${variant})`,
-  );
-  const client = forkChild("client.mjs", [], [], "client");
-  try {
-    const info = await server.ready;
+async function startClients() {
+  for (let k = 0; k < config.clients; k++) {
+    const client = forkChild("client.mjs", [], [], `client${k}`);
     await client.ready;
-    return await body(server, client, info);
-  } finally {
-    await Promise.all([server.stop(), client.stop()]);
+    clients.push(client);
   }
 }
 
-async function throughputRun(variant, redisPort) {
-  return withProcesses(variant, redisPort, async (server, client, info) => {
-    const result = { recordJsonLength: info.recordJsonLength };
-    for (const phase of PHASES) {
-      const args = {
-        port: info.port,
-        cookie: info.cookie,
-        concurrency: config.concurrency,
-        sockets: config.wsMessageSockets,
-        window: config.wsMessageWindow,
-        maxCount: config.maxCount,
-      };
-      const timeout = (config.seconds + config.warmup) * 1000 + 60_000;
-      await server.call("mode", { closeOnConnect: phase.closeOnConnect, echo: true });
-      if (config.warmup > 0) {
-        await client.call(phase.key, { ...args, seconds: config.warmup }, timeout);
-        await server.call("closeAll");
-      }
-      await server.call("reset");
-      const measured = await client.call(phase.key, { ...args, seconds: config.seconds }, timeout);
-      const stats = await server.call("stats");
-      const left = await server.call("closeAll");
-      result[phase.key] = {
-        ...measured,
-        serverCpu: stats.cpuMicros / 1e6 / measured.seconds,
-        serverMicrosPerOp: measured.count > 0 ? stats.cpuMicros / measured.count : null,
-        storeGets: stats.get,
-        leftOpen: left,
-      };
-    }
-    return result;
-  });
+/** Starts a server of `variant` for a scenario; hands each client its share of the cookies. */
+async function startServer(scenario, variant) {
+  const serverConfig = { variant, ...scenario.server };
+  const server = forkChild(
+    "server.mjs",
+    [JSON.stringify(serverConfig)],
+    ["--expose-gc", ...(scenario.execArgv ?? [])],
+    `server(${variant})`,
+  );
+  const info = await server.ready;
+  const key = `${scenario.name}:${variant}`;
+  const target = {
+    key,
+    port: info.port,
+    host: `127.0.0.1:${info.port}`,
+    path: info.path,
+    io: info.io,
+  };
+  const handshakeCount = scenario.handshakeSessions ?? info.sessions;
+  const cookies = await server.call("cookies", { from: 0, to: handshakeCount }, 60_000);
+  await Promise.all(
+    clients.map((client, k) =>
+      client.call("setCookies", {
+        key,
+        // Each its own share; one shared cookie goes to every client.
+        cookies:
+          cookies.length < clients.length
+            ? cookies
+            : cookies.filter((_, i) => i % clients.length === k),
+      }),
+    ),
+  );
+  return { variant, server, target, info };
 }
 
-async function memoryRun(variant, redisPort) {
-  return withProcesses(variant, redisPort, async (server, client, info) => {
-    // 1. Store reads for `burst` concurrent handshakes of one session.
-    await server.call("mode", { closeOnConnect: true, echo: true });
-    await server.call("reset");
-    const burst = await client.call(
-      "burst",
-      { port: info.port, cookie: info.cookie, n: config.burst },
-      90_000,
-    );
-    const burstStats = await server.call("stats");
-    await server.call("closeAll");
-    // 2. Memory per open websocket socket, after GC, against a warmed-up baseline.
-    await server.call("mode", { closeOnConnect: false, echo: true });
-    const wsArgs = { port: info.port, cookie: info.cookie, concurrency: 100 };
-    await client.call("openWs", { ...wsArgs, n: 200 }, 60_000);
-    await client.call("closeWs");
-    await server.call("closeAll");
-    const recordHeapBytes = await server.call("recordHeapBytes");
-    const before = await server.call("memory");
-    const opened = await client.call("openWs", { ...wsArgs, n: config.sockets }, 180_000);
-    const held = await server.call("stats");
-    const after = await server.call("memory");
-    await client.call("closeWs");
-    const open = held.clients;
-    return {
-      recordJsonLength: info.recordJsonLength,
-      recordHeapBytes,
-      burst: { ...burst, storeGets: burstStats.get, storeTouches: burstStats.touch },
-      memory: {
-        open,
-        failed: opened.failed,
-        heapPerSocket: open > 0 ? (after.heapUsed - before.heapUsed) / open : null,
-        rssPerSocket: open > 0 ? (after.rss - before.rss) / open : null,
-        before,
-        after,
-      },
-    };
-  });
+async function stopServer(entry) {
+  await Promise.all(clients.map((c) => c.call("dropCookies", { key: entry.target.key })));
+  await Promise.all(clients.map((c) => c.call("closeWs", { key: entry.target.key })));
+  await entry.server.stop();
 }
 
-// ---------------------------------------------------------------- main
+/** Opens `n` websockets held by the clients, with `cookies` (cycled). */
+async function hold(entry, cookies, n) {
+  const share = Math.ceil(n / clients.length);
+  const results = await Promise.all(
+    clients.map((client, k) =>
+      client.call(
+        "openWs",
+        { target: entry.target, cookies, n: Math.min(share, n - k * share), offset: k * share },
+        300_000,
+      ),
+    ),
+  );
+  const failed = results.reduce((a, r) => a + r.failed, 0);
+  if (failed > 0) console.log(`  (${failed} of ${n} held websockets failed to open)`);
+  return results.reduce((a, r) => a + r.opened, 0);
+}
+
+/** One measured window of `phase` against `entry`: warm-up, reset, load, stats. */
+async function measure(entry, phase, round, seconds) {
+  const { server, target } = entry;
+  const closeOnConnect = phase === "pollingHandshakes" && !target.io;
+  await server.call("mode", { closeOnConnect });
+  const args = (seconds) => ({
+    target,
+    seconds,
+    concurrency: config.concurrency,
+    sockets: config.wsMessageSockets,
+    window: config.wsMessageWindow,
+  });
+  const timeout = 120_000;
+  const warmup = round === 0 ? config.warmup : config.warmupLater;
+  await Promise.all(clients.map((c) => c.call(phase, args(warmup), timeout)));
+  await server.call("closeAll");
+  await server.call("reset");
+  const loads = await Promise.all(clients.map((c) => c.call(phase, args(seconds), timeout)));
+  const stats = await server.call("stats");
+  await server.call("closeAll");
+  const ops = phase.endsWith("Handshakes") ? stats.handshakes : stats.messages;
+  return {
+    ops,
+    cpuPerOp: ops > 0 ? stats.cpuMicros / ops : null,
+    gcPerOp: ops > 0 ? stats.gcMicros / ops : null,
+    gcMajorPerOp: ops > 0 ? stats.gcMajorMicros / ops : null,
+    rate: ops / (stats.wallMicros / 1e6),
+    busy: stats.busy,
+    serverCores: stats.cpuMicros / stats.wallMicros,
+    clientCores: loads.reduce((a, l) => a + l.clientCpu, 0),
+    clientCount: loads.reduce((a, l) => a + l.count, 0),
+    errors: loads.reduce((a, l) => a + l.errors, 0),
+    storeGets: stats.gets,
+  };
+}
+
 function rotate(list, by) {
   const k = by % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
 }
 
-function fmt(n) {
-  return typeof n === "number" ? n.toFixed(0) : String(n);
+const fmt = (n, digits = 0) => (typeof n === "number" ? n.toFixed(digits) : "–");
+
+/**
+ * Runs `rounds` alternating rounds of `variants` × `phases` of one scenario, with one server per
+ * variant kept for the whole scenario (started once, `prepare`d once).
+ * @returns runs[variant][phase] = [{ round, ...measure }]
+ */
+async function scenarioRuns(
+  scenario,
+  variants,
+  phases,
+  rounds,
+  prepare,
+  seconds = config.growthSeconds,
+) {
+  const entries = [];
+  for (const variant of variants) {
+    const entry = await startServer(scenario, variant);
+    if (prepare !== undefined) await prepare(entry);
+    entries.push(entry);
+  }
+  const runs = Object.fromEntries(variants.map((v) => [v, {}]));
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const entry of rotate(entries, round)) {
+        const line = [];
+        for (const phase of phases) {
+          try {
+            const result = await measure(entry, phase, round, seconds);
+            (runs[entry.variant][phase] ??= []).push({ round, ...result });
+            line.push(`${phase} ${fmt(result.cpuPerOp, 1)} µs/op gc ${fmt(result.gcPerOp, 1)}`);
+          } catch (error) {
+            failures.push({
+              scenario: scenario.name,
+              variant: entry.variant,
+              phase,
+              round,
+              error: String(error?.message ?? error),
+            });
+            line.push(`${phase} FAILED`);
+            console.error(
+              `  ${scenario.name} ${entry.variant} ${phase}: ${error?.message ?? error}`,
+            );
+          }
+        }
+        console.log(
+          `${scenario.name} r${round + 1}/${rounds} ${entry.variant.padEnd(12)} ${line.join(", ")}`,
+        );
+      }
+    }
+  } finally {
+    for (const entry of entries) await stopServer(entry);
+  }
+  return runs;
 }
 
-/** Which code was measured: the commit, and whether lib/ had uncommitted changes. */
+const failures = [];
+
+// ---------------------------------------------------------------- sections
+async function mainSection() {
+  const only = typeof flags.variants === "string" ? flags.variants.split(",") : undefined;
+  const variants = MAIN.filter((v) => only === undefined || only.includes(v.key)).map((v) => v.key);
+  return scenarioRuns(
+    { name: "main", server: { sessions: config.sessions } },
+    variants,
+    ALL_PHASES,
+    config.rounds,
+    undefined,
+    config.seconds,
+  );
+}
+
+async function sharedSection() {
+  return scenarioRuns(
+    { name: "shared", server: { shared: true } },
+    ["later", "floor", "session", "session-window"],
+    HANDSHAKES,
+    config.growthRounds,
+  );
+}
+
+async function growthSection() {
+  const growth = {};
+  for (const n of config.openSockets) {
+    growth[`open-${n}`] = await scenarioRuns(
+      {
+        name: `open-${n}`,
+        server: { sessions: config.sessions + n },
+        handshakeSessions: config.sessions,
+      },
+      GROWTH_VARIANTS,
+      HANDSHAKES,
+      config.growthRounds,
+      async (entry) => {
+        const cookies = await entry.server.call("cookies", { from: config.sessions }, 60_000);
+        const open = await hold(entry, cookies, n);
+        console.log(`  ${entry.variant}: ${open} websockets held`);
+      },
+    );
+  }
+  for (const bytes of [10_000, 100_000]) {
+    growth[`record-${bytes}`] = await scenarioRuns(
+      { name: `record-${bytes}`, server: { sessions: config.sessions, recordBytes: bytes } },
+      GROWTH_VARIANTS,
+      HANDSHAKES,
+      config.growthRounds,
+    );
+  }
+  growth["secrets-5"] = await scenarioRuns(
+    { name: "secrets-5", server: { sessions: config.sessions, secrets: 5 } },
+    GROWTH_VARIANTS,
+    HANDSHAKES,
+    config.growthRounds,
+  );
+  for (const perSession of [1, 50]) {
+    const sessions = Math.ceil(config.spreadSockets / perSession);
+    growth[`per-session-${perSession}`] = await scenarioRuns(
+      { name: `per-session-${perSession}`, server: { sessions } },
+      GROWTH_VARIANTS,
+      HANDSHAKES,
+      config.growthRounds,
+      async (entry) => {
+        const cookies = await entry.server.call("cookies", {}, 60_000);
+        await hold(entry, cookies, config.spreadSockets);
+      },
+    );
+  }
+  return growth;
+}
+
+async function memorySection() {
+  const runs = { plain: [], floor: [], session: [] };
+  const scenario = { name: "memory", server: { sessions: config.memorySockets + 200 } };
+  for (let round = 0; round < config.memoryRounds; round++) {
+    for (const variant of rotate(Object.keys(runs), round)) {
+      const entry = await startServer(scenario, variant);
+      try {
+        const cookies = await entry.server.call("cookies", {}, 60_000);
+        await entry.server.call("mode", { closeOnConnect: false });
+        await hold(entry, cookies.slice(config.memorySockets), 200);
+        await Promise.all(clients.map((c) => c.call("closeWs", { key: entry.target.key })));
+        await entry.server.call("closeAll");
+        const recordHeapBytes = await entry.server.call("recordHeapBytes");
+        const before = await entry.server.call("memory");
+        const open = await hold(
+          entry,
+          cookies.slice(0, config.memorySockets),
+          config.memorySockets,
+        );
+        const after = await entry.server.call("memory");
+        const heapPerSocket = (after.heapUsed - before.heapUsed) / open;
+        runs[variant].push({
+          round,
+          open,
+          heapPerSocket,
+          rssPerSocket: (after.rss - before.rss) / open,
+          recordHeapBytes,
+          recordJsonLength: entry.info.recordJsonLength,
+        });
+        console.log(
+          `memory r${round + 1} ${variant.padEnd(8)} ${open} websockets: ${fmt(heapPerSocket)} B heap per socket (record: ${fmt(recordHeapBytes)} B on the heap)`,
+        );
+      } finally {
+        await stopServer(entry);
+      }
+    }
+  }
+  return runs;
+}
+
+// ---------------------------------------------------------------- main
 function revision() {
   const git = (...args) => spawnSync("git", args, { cwd: root, encoding: "utf8" }).stdout?.trim();
   return {
     commit: git("rev-parse", "--short", "HEAD") ?? null,
     libDirty: git("status", "--porcelain", "lib") !== "",
   };
+}
+
+/** What else ran on the machine: load averages and the busiest other processes. */
+function machineLoad() {
+  const ps = spawnSync("ps", ["-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"], {
+    encoding: "utf8",
+  });
+  const top = (ps.stdout ?? "")
+    .trim()
+    .split("\n")
+    .slice(0, 6)
+    .map((l) => l.trim());
+  return { loadavg: os.loadavg().map((x) => Number(x.toFixed(2))), top };
 }
 
 function machine() {
@@ -171,7 +381,6 @@ function machine() {
     memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
     node: process.version,
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadavgAtStart: os.loadavg().map((x) => Number(x.toFixed(2))),
   };
 }
 
@@ -185,111 +394,63 @@ async function formatted(text, filepath) {
   }
 }
 
+/** Replaces what is between the bench markers of docs/benchmarks.md with the generated tables. */
+async function updateDocs(markdown) {
+  const file = path.join(root, "docs", "benchmarks.md");
+  const text = readFileSync(file, "utf8");
+  const begin = "<!-- bench:begin (generated by npm run bench) -->";
+  const end = "<!-- bench:end -->";
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) return false;
+  const next = `${text.slice(0, a + begin.length)}\n\n${markdown}\n${text.slice(b)}`;
+  writeFileSync(file, await formatted(next, file));
+  return true;
+}
+
 async function main() {
   const startedAt = Date.now();
   const info = machine();
-  const rev = revision();
+  const loadAtStart = machineLoad();
   console.log(
-    `bench: ${info.nproc} CPU(s) ${info.cpuModel}, ${info.memoryGiB} GiB, Node ${info.node}; ` +
-      `${config.rounds} rounds x ${config.seconds}s (+${config.warmup}s warm-up) per figure`,
+    `bench: ${info.nproc} CPU(s) ${info.cpuModel}, Node ${info.node}; load ${loadAtStart.loadavg.join(" ")}; ` +
+      `${config.rounds} rounds × ${config.seconds} s per figure${quick ? " (quick)" : ""}`,
   );
-  const only = process.env.BENCH_VARIANTS?.split(",").filter(Boolean);
-  let variants = VARIANTS.filter((v) => only === undefined || only.includes(v.key));
-  const skipped = {};
-  let redis;
-  if (variants.some((v) => v.key === "session-redis")) {
-    redis = await startRedis();
-    if (redis.skipped !== undefined) {
-      skipped["session-redis"] = redis.skipped;
-      console.log(`bench: skipping 'SessionServer + connect-redis': ${redis.skipped}`);
-      variants = variants.filter((v) => v.key !== "session-redis");
-    } else {
-      console.log(`bench: ${redis.version}, on 127.0.0.1:${redis.port}`);
-    }
-  }
-  const redisPort = redis?.port;
-
-  const runs = Object.fromEntries(variants.map((v) => [v.key, []]));
-  const failures = [];
-  for (let round = 0; round < config.rounds; round++) {
-    const order = rotate(variants, round);
-    for (const variant of order) {
-      const t0 = Date.now();
-      try {
-        const result = await throughputRun(variant.key, redisPort);
-        runs[variant.key].push({ round, loadavg1: os.loadavg()[0], ...result });
-        console.log(
-          `round ${round + 1}/${config.rounds} ${variant.key.padEnd(15)} ` +
-            `polling hs/s ${fmt(result.pollingHandshakes.rate).padStart(6)} ` +
-            `ws hs/s ${fmt(result.wsHandshakes.rate).padStart(6)} ` +
-            `POST/s ${fmt(result.pollingMessages.rate).padStart(6)} ` +
-            `ws msg/s ${fmt(result.wsMessages.rate).padStart(7)} ` +
-            `(${((Date.now() - t0) / 1000).toFixed(1)} s)`,
-        );
-      } catch (error) {
-        failures.push({ round, variant: variant.key, error: String(error?.message ?? error) });
-        console.error(`round ${round + 1} ${variant.key}: FAILED: ${error?.message ?? error}`);
-      }
-    }
-  }
-  const memoryRuns = Object.fromEntries(variants.map((v) => [v.key, []]));
-  for (let round = 0; round < config.memoryRounds; round++) {
-    for (const variant of rotate(variants, round)) {
-      try {
-        const result = await memoryRun(variant.key, redisPort);
-        memoryRuns[variant.key].push({ round, ...result });
-        console.log(
-          `memory ${round + 1}/${config.memoryRounds} ${variant.key.padEnd(15)} ` +
-            `${result.memory.open} sockets: heap ${fmt(result.memory.heapPerSocket)} B/socket, ` +
-            `rss ${fmt(result.memory.rssPerSocket)} B/socket; ` +
-            `${config.burst} handshakes of one session: ${result.burst.storeGets} store reads ` +
-            `(${result.burst.ok} ok)`,
-        );
-      } catch (error) {
-        failures.push({ round, variant: variant.key, error: String(error?.message ?? error) });
-        console.error(`memory ${round + 1} ${variant.key}: FAILED: ${error?.message ?? error}`);
-      }
-    }
-  }
-
-  // The library's own CPU per handshake, in one process, without sockets (robust to machine load).
-  let handshakeCost = null;
-  try {
-    handshakeCost = JSON.parse(await runScript("handshake-cost.mjs", ["--json"]));
-    for (const r of handshakeCost) {
-      console.log(`in-process: ${r.case}: ${r.medianMicros.toFixed(2)} µs CPU per handshake`);
-    }
-  } catch (error) {
-    failures.push({ round: 0, variant: "handshake-cost", error: String(error?.message ?? error) });
-  }
-
-  const seconds = (Date.now() - startedAt) / 1000;
+  await startClients();
   const results = {
     date: new Date().toISOString(),
     machine: info,
-    revision: rev,
+    revision: revision(),
     config,
-    totalSeconds: Number(seconds.toFixed(1)),
-    loadavgAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))),
-    variants: variants.map((v) => ({ ...v })),
-    skipped,
-    failures,
-    runs,
-    memoryRuns,
-    handshakeCost,
+    loadAtStart,
   };
-  const summaryTables = evaluate(results);
-  results.summary = summaryTables;
-  const markdown = markdownReport(results);
+  const loadSamples = [];
+  const sampler = setInterval(() => loadSamples.push(machineLoad()), 30_000);
+  if (sections.includes("main")) results.main = await mainSection();
+  if (sections.includes("shared")) results.shared = await sharedSection();
+  if (sections.includes("growth")) results.growth = await growthSection();
+  if (sections.includes("memory")) results.memory = await memorySection();
+  clearInterval(sampler);
+  results.loadAtEnd = machineLoad();
+  results.loadSamples = loadSamples;
+  results.failures = failures;
+  results.totalSeconds = Number(((Date.now() - startedAt) / 1000).toFixed(1));
+  results.summary = evaluate(results, MAIN);
+  const markdown = markdownReport(results, MAIN);
   console.log(`\n${markdown}`);
-  console.log(`bench: done in ${seconds.toFixed(0)} s`);
-
-  const jsonPath = path.join(here, "results.json");
-  writeFileSync(jsonPath, await formatted(JSON.stringify(results, null, 2), jsonPath));
-  const mdPath = path.join(here, "results.md");
-  writeFileSync(mdPath, await formatted(markdown, mdPath));
-  writeFileSync(path.join(root, "docs", "benchmarks.svg"), svgChart(results));
-  console.log("bench: wrote bench/results.json, bench/results.md, docs/benchmarks.svg");
+  console.log(`bench: done in ${results.totalSeconds} s`);
+  if (flags["no-write"] !== true) {
+    const jsonPath = path.join(here, "results.json");
+    writeFileSync(jsonPath, await formatted(JSON.stringify(results, null, 2), jsonPath));
+    const mdPath = path.join(here, "results.md");
+    writeFileSync(mdPath, await formatted(markdown, mdPath));
+    writeFileSync(path.join(root, "docs", "benchmarks.svg"), svgChart(results, MAIN));
+    const docs = await updateDocs(markdown);
+    console.log(
+      `bench: wrote bench/results.json, bench/results.md, docs/benchmarks.svg${docs ? ", docs/benchmarks.md" : ""}`,
+    );
+  }
+  await Promise.all(clients.map((c) => c.stop()));
   killAll();
 }
 
