@@ -1,4 +1,5 @@
 /**
+ * @internal
  * Timeouts of one fixed length, sharing one timer. Every store call has a deadline
  * (`lookupTimeout`); a `setTimeout` + `clearTimeout` per call costs microseconds on the handshake
  * path, while adding to and deleting from an insertion-ordered `Set` costs nanoseconds. Because

@@ -15,13 +15,13 @@ import type { SessionRecord, StoreClient } from "./store";
 
 const debug = createDebug("engine.io-session");
 
-/** engine.io's handshake request: an IncomingMessage with its parsed query and response. */
+/** @internal engine.io's handshake request: an IncomingMessage with its parsed query and response. */
 export type HandshakeRequest = IncomingMessage & {
   _query: Record<string, string | undefined>;
   res?: ServerResponse;
 };
 
-/** What resolving a handshake needs. */
+/** @internal What resolving a handshake needs. */
 export interface HandshakeOptions<S, R extends SessionRecord> {
   readonly settings: SessionSettings;
   readonly store: StoreClient;
@@ -48,6 +48,7 @@ function creatable(error: unknown): boolean {
 }
 
 /**
+ * @internal
  * Resolves the session of one handshake, in this order: origin → verified id → store (coalesced)
  * → private copy → `hydrate()` (or, with `create`, a new session); then checks that the session
  * did not end meanwhile. Rejects with a `SessionError` that says why there is no session.

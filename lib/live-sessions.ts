@@ -15,7 +15,7 @@ import type { SessionRecord, StoreClient } from "./store";
 
 const debug = createDebug("engine.io-session");
 
-/** What the live sessions need from their server. */
+/** @internal What the live sessions need from their server. */
 export interface LiveSessionsOptions<S, R extends SessionRecord> {
   readonly store: StoreClient;
   readonly loader: SessionLoader;
@@ -95,6 +95,7 @@ function about(error: SessionError, sessionId: string): SessionError {
 }
 
 /**
+ * @internal
  * The live sessions of one server: which sockets each session has here, and every rule about a
  * session after its handshake. One order of operations for every path:
  *

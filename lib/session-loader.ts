@@ -8,6 +8,7 @@ interface SharedAnswer {
 }
 
 /**
+ * @internal
  * Coalesces the handshake reads of one session id into a single store call: many tabs or a
  * reconnect storm cost one read. A read is shared while it is in flight and, with a `windowMs`,
  * for that long after it answered (successful answers only). Callers must copy the record before

@@ -177,6 +177,7 @@ function notFound(sessionId: string): SessionError {
 }
 
 /**
+ * @internal
  * The user's store, wrapped once: every call bounded by `lookupTimeout`, settled once, its errors
  * mapped to `SessionError`s; every write handed the session as express-session would hand it.
  */
