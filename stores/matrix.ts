@@ -288,7 +288,12 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       const afterUpdate = cookieFields(await stored(opened, sid));
       await socket.touchSession();
       const afterTouch = cookieFields(await stored(opened, sid));
-      expect(before).toMatchObject({ originalMaxAge: DEFAULT_MAX_AGE, sameSite: "lax" });
+      // express-session reads originalMaxAge back from its own getter: 59,999 at times.
+      expect(before).toMatchObject({
+        originalMaxAge: expect.any(Number) as number,
+        sameSite: "lax",
+      });
+      expect(Math.abs(Number(before.originalMaxAge) - DEFAULT_MAX_AGE)).toBeLessThan(50);
       expect({ afterUpdate, afterTouch }).toEqual({ afterUpdate: before, afterTouch: before });
       expect(await app.setCookieOf(cookie)).toMatch(/; SameSite=Lax$/);
     });
