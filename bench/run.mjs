@@ -36,7 +36,7 @@ const config = {
   warmup: quick ? 0.2 : 0.4,
   warmupLater: 0.1,
   growthRounds: Number(flags["growth-rounds"] ?? (quick ? 1 : 3)),
-  growthSeconds: quick ? 0.5 : 0.8,
+  growthSeconds: quick ? 0.5 : 0.7,
   clients: 2,
   concurrency: 24, // per client process: 48 requests or handshakes in flight
   wsMessageSockets: 24, // per client process
