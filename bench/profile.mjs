@@ -98,7 +98,8 @@ killAll();
 
 console.log(
   `${variant} ${phase}: ${ops} ops, ${(stats.cpuMicros / ops).toFixed(1)} µs server CPU and ` +
-    `${(stats.gcMicros / ops).toFixed(1)} µs GC per operation (busy ${(100 * stats.busy).toFixed(0)} %)`,
+    `${(stats.gcMicros / ops).toFixed(1)} µs GC per operation (busy ${(100 * stats.busy).toFixed(0)} %); ` +
+    `${(stats.requests / ops).toFixed(2)} HTTP requests per operation`,
 );
 
 const newest = (suffix) =>

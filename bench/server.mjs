@@ -63,7 +63,7 @@ const kind = io ? variant.slice(3) : variant;
 const SECRETS = secretList(config.secrets);
 
 // ---------------------------------------------------------------- counters and GC
-const counters = { handshakes: 0, messages: 0, gets: 0 };
+const counters = { handshakes: 0, messages: 0, gets: 0, requests: 0 };
 let gcMicros = 0;
 let gcMajorMicros = 0;
 let gcCount = 0;
@@ -241,6 +241,10 @@ async function main() {
   httpServer.headersTimeout = 120_000;
   httpServer.requestTimeout = 0;
   const built = io ? buildIo(httpServer, store) : buildEngine(httpServer, store);
+  // Every HTTP request and upgrade, whoever answers it (after attach: engine.io wraps the
+  // listeners it finds).
+  httpServer.prependListener("request", () => counters.requests++);
+  httpServer.prependListener("upgrade", () => counters.requests++);
   const engine = io ? built.engine : built;
   await new Promise((resolve) =>
     httpServer.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, resolve),
@@ -253,7 +257,7 @@ async function main() {
     mode: (args) => Object.assign(mode, args),
     reset: () => {
       countGc(gcObserver.takeRecords());
-      counters.handshakes = counters.messages = counters.gets = 0;
+      counters.handshakes = counters.messages = counters.gets = counters.requests = 0;
       gcMicros = gcMajorMicros = gcCount = 0;
       mark = {
         cpu: process.cpuUsage(),
