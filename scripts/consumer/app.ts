@@ -53,7 +53,7 @@ server.on("session", (socket, session) => {
     socket.send(`echo ${data.toString()}`);
   });
 });
-server.on("session_error", (err, req) => console.warn(err.code, req.url)); // why a handshake had no session
+server.on("session_error", (err, req) => console.warn(err.code, req?.url ?? err.sessionId)); // why a handshake (or background work) had no session
 
 // ---- DESIGN §2: every exported name in a type position (compiled, never called) ----------------
 
@@ -113,7 +113,7 @@ export function typeChecks(conn: EngineSocket, req: IncomingMessage): void {
   const onError: SessionServerEvents<AppSession>["session_error"] = (error, request) => {
     const code: SessionErrorCode = error.code;
     const isError: Error = error;
-    void [code, isError, request.headers.cookie];
+    void [code, isError, request?.headers.cookie];
   };
   attached.on("session", onSession).on("session_error", onError);
   attached.once("connection", (socket: EngineSocket) => socket.close());
