@@ -224,8 +224,10 @@ server.on("session_error", (error) => {
   counts.firstError ??= `${error.code}: ${error.message}`;
 });
 
+/** Every count at zero (`stats.bus` is a status, not a count). */
 const isIdle = () =>
-  server.clientsCount === 0 && Object.values(server.stats).every((value) => value === 0);
+  server.clientsCount === 0 &&
+  Object.values(server.stats).every((value) => typeof value !== "number" || value === 0);
 const statsLine = () => JSON.stringify({ clients: server.clientsCount, ...server.stats });
 
 console.log(
