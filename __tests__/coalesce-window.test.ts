@@ -63,10 +63,10 @@ describe("coalesceWindow", () => {
     const first = await connectLive(app, watch, "websocket", cookie);
     const second = await connectLive(app, watch, "polling", cookie);
 
-    (first.socket.record as AppSession).counter = 99;
+    first.socket.record.counter = 99;
 
     expect(second.socket.record).not.toBe(first.socket.record);
-    expect((second.socket.record as AppSession).counter).toBeUndefined();
+    expect(second.socket.record.counter).toBeUndefined();
   });
 
   it("never shares a failure: a session stored after a NOT_FOUND is found at once", async () => {
@@ -108,7 +108,7 @@ describe("coalesceWindow", () => {
     const { app, watch, cookie } = await annWithWindow(5000);
     const { socket } = await connectLive(app, watch, "websocket", cookie);
 
-    (socket.record as AppSession).counter = 7;
+    socket.record.counter = 7;
     await socket.saveSession();
     const next = await connectLive(app, watch, "polling", cookie);
 

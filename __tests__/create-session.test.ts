@@ -117,7 +117,7 @@ describe("SessionServer", () => {
         const [cookie] = sessionCookies((await handshake(setup.app.url)).setCookie);
         await until(() => setup.sockets.length === 1);
         await setup.sockets[0].updateSession((record) => {
-          (record as AppSession).user = { name: "socket-first" };
+          record.user = { name: "socket-first" };
         });
 
         await expect(setup.app.whoami(cookieHeader(cookie))).resolves.toEqual({
@@ -386,7 +386,7 @@ describe("SessionServer", () => {
             expect(verifiedId(parseSetCookie(pair ?? "="))).toBe(socket.sessionId);
           }
           await socket.updateSession((record) => {
-            (record as AppSession).counter = 1;
+            record.counter = 1;
           });
           await expect(setup.app.whoami(sent[0] ?? "")).resolves.toEqual({
             user: null,
@@ -398,8 +398,7 @@ describe("SessionServer", () => {
 
     it("does not replace a session that hydrate() refuses with a new one", async () => {
       class Picky extends SessionServer<AppSession> {
-        protected override hydrate(record: SessionRecord): AppSession {
-          const data = record as AppSession;
+        protected override hydrate(data: AppSession): AppSession {
           if (data.user?.name === "mallory") throw new Error("mallory is banned");
           return data;
         }
@@ -421,8 +420,7 @@ describe("SessionServer", () => {
     // refused but the session stays in the store, unreachable (no cookie was sent).
     it("leaves no session in the store when hydrate() refuses the new one", async () => {
       class Picky extends SessionServer<AppSession> {
-        protected override hydrate(record: SessionRecord): AppSession {
-          const data = record as AppSession;
+        protected override hydrate(data: AppSession): AppSession {
           if (data.user === undefined) throw new Error("anonymous sessions are not welcome");
           return data;
         }

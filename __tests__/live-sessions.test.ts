@@ -104,7 +104,7 @@ describe("live sessions", () => {
         const [{ socket }] = await tabs(setup, mode, setup.cookie, 1);
         expect(socket.session).toBe(socket.record);
 
-        const data = socket.record as AppSession;
+        const data = socket.record;
         data.user = { name: "bob" };
         data.counter = 3;
         await socket.saveSession();
@@ -607,7 +607,7 @@ describe("live sessions", () => {
       expect(expiresOf(await setup.app.stored(sid))).toBeGreaterThan(httpExpires);
       expect(httpExpires).toBeGreaterThan(loginExpires);
       // The touch read the store's current session: the socket now holds the HTTP change too.
-      await until(() => (socket.record as AppSession).counter === 9);
+      await until(() => socket.record.counter === 9);
       await until(() => setup.server.stats.locks === 0);
     });
 

@@ -241,7 +241,7 @@ function busSuite(major: RedisMajor): void {
       const [onA, onB, onC] = alice.sockets;
 
       await onA.socket.updateSession((record) => {
-        (record as AppSession).counter = 42;
+        record.counter = 42;
       });
 
       await until(() =>
@@ -363,7 +363,7 @@ function busSuite(major: RedisMajor): void {
         alice.sockets.flatMap(({ socket }) =>
           Array.from({ length: 100 }, () =>
             socket.updateSession((record) => {
-              const session = record as AppSession;
+              const session = record;
               session.counter = (session.counter ?? 0) + 1;
             }),
           ),

@@ -6,7 +6,6 @@ import {
   outcome,
   sessionIdOf,
   until,
-  type AppSession,
   type TransportMode,
 } from "./helpers/app";
 import {
@@ -115,7 +114,7 @@ describeRedis("RedisStore (connect-redis 9, redis 5) as the store", () => {
       const { socket } = await connectTo(node, "websocket", cookie);
 
       await socket.updateSession((record) => {
-        (record as AppSession).counter = 41;
+        record.counter = 41;
       });
 
       expect(socket.session.counter).toBe(41);
@@ -130,7 +129,7 @@ describeRedis("RedisStore (connect-redis 9, redis 5) as the store", () => {
       const cookie = await node.app.login("erin");
       const { socket } = await connectTo(node, "polling", cookie);
 
-      (socket.record as AppSession).counter = 7;
+      socket.record.counter = 7;
       await socket.saveSession();
 
       const raw = await redisClient.get(sessionKey(socket.sessionId));

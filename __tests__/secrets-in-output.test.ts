@@ -54,8 +54,7 @@ class TellingStore {
 
 /** hydrate() that fails for one user with an error quoting the id and a secret. */
 class LeakyHydrateServer extends SessionServer<AppSession> {
-  protected override hydrate(record: SessionRecord, sessionId: string): AppSession {
-    const value = record as AppSession;
+  protected override hydrate(value: AppSession, sessionId: string): AppSession {
     if (value.user?.name === "hydrate-fails") {
       throw new Error(`cannot load user of session ${sessionId} with key ${SECRETS[0]}`);
     }

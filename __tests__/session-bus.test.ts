@@ -131,7 +131,7 @@ describe("SessionServer with a bus", () => {
     const remote = sockets[1][0];
     const updated = new Promise<AppSession>((resolve) => remote.once("session_update", resolve));
     await sockets[0][0].updateSession((record) => {
-      (record as AppSession).counter = 7;
+      record.counter = 7;
     });
     expect((await updated).counter).toBe(7);
     expect(remote.session.counter).toBe(7);
@@ -145,7 +145,7 @@ describe("SessionServer with a bus", () => {
     let updates = 0;
     local.on("session_update", () => updates++);
     await local.updateSession((record) => {
-      (record as AppSession).counter = 1;
+      record.counter = 1;
     });
     await until(() => sockets[1][0].session.counter === 1);
     expect(updates).toBe(1);

@@ -69,8 +69,7 @@ interface Profile {
 /** Refuses to hydrate a session of "mallory"; throws `error` (default: a plain Error). */
 function picky(error?: SessionError): LiveSetupOptions<AppSession>["make"] {
   class Picky extends SessionServer<AppSession> {
-    protected override hydrate(record: SessionRecord): AppSession {
-      const data = record as AppSession;
+    protected override hydrate(data: AppSession): AppSession {
       if (data.user?.name === "mallory") throw error ?? new Error("mallory is banned");
       return data;
     }
@@ -170,7 +169,7 @@ describe("SessionRegistry", () => {
 
       const error = await rejection(
         a.updateSession((record) => {
-          (record as AppSession).user = { name: "mallory" };
+          record.user = { name: "mallory" };
         }),
       );
 
@@ -195,7 +194,7 @@ describe("SessionRegistry", () => {
 
       const error = await rejection(
         sockets[0].updateSession((record) => {
-          (record as AppSession).user = { name: "mallory" };
+          record.user = { name: "mallory" };
         }),
       );
 
@@ -221,11 +220,11 @@ describe("SessionRegistry", () => {
 
     it("gives every socket its own copy of the record to hydrate", async () => {
       const hydrated: SessionRecord[] = [];
-      class Profiles extends SessionServer<Profile> {
-        protected override hydrate(record: SessionRecord): Profile {
-          hydrated.push(record);
-          const data = record as AppSession;
-          return { name: data.user?.name ?? "", counter: data.counter ?? 0, records: [record] };
+      // The record type is given when the session type is not a record: no cast in hydrate().
+      class Profiles extends SessionServer<Profile, AppSession> {
+        protected override hydrate(data: AppSession): Profile {
+          hydrated.push(data);
+          return { name: data.user?.name ?? "", counter: data.counter ?? 0, records: [data] };
         }
       }
       const { sockets, watch } = await annWith<Profile>(

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "engine.io";
 import { TypedEmitter } from "tiny-typed-emitter";
-import type { SessionRecord } from "./store";
+import type { RecordOf, SessionRecord } from "./store";
 
 /**
  * Why a session's sockets were ended: `"destroyed"` (`destroySession`, logout), `"expired"`
@@ -64,7 +64,7 @@ export let createSocket: <S, R extends SessionRecord>(
  *   socket.on("session_end", (reason) => console.log(`session ended: ${reason}`));
  * });
  */
-export class SessionSocket<S, R extends SessionRecord = SessionRecord> extends TypedEmitter<
+export class SessionSocket<S, R extends SessionRecord = RecordOf<S>> extends TypedEmitter<
   SessionSocketEvents<S>
 > {
   /** The raw engine.io socket. */

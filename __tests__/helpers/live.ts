@@ -430,7 +430,6 @@ export async function closeLive(): Promise<void> {
 }
 
 /** An `updateSession` mutation: adds one to the stored counter. */
-export function increment(record: SessionRecord): void {
-  const data = record as AppSession;
+export function increment(data: AppSession): void {
   data.counter = (data.counter ?? 0) + 1;
 }
