@@ -314,7 +314,7 @@ export class SessionServer<
         'engine.io-session: sessionOf() got a socket of another engine.io server: socket.io attached its own engine. Bind socket.io to the SessionServer (io.bind(server), path "/socket.io") or use engine.io-session/socket.io',
       );
     }
-    return raw[WRAPPER] as SessionSocket<S, R> | undefined;
+    return raw[WRAPPER];
   }
 
   /** How many store reads are in flight right now (they are shared between concurrent handshakes). */
