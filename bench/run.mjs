@@ -33,7 +33,7 @@ const config = {
   rounds: Number(flags.rounds ?? (quick ? 1 : 4)),
   seconds: Number(flags.seconds ?? (quick ? 0.5 : 1)),
   // Servers live for a whole section: a longer warm-up in the first round only.
-  warmup: quick ? 0.2 : 0.4,
+  warmup: quick ? 0.2 : 1,
   warmupLater: 0.1,
   growthRounds: Number(flags["growth-rounds"] ?? (quick ? 1 : 3)),
   growthSeconds: quick ? 0.5 : 0.7,
