@@ -203,7 +203,7 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       const { connect } = await rig(app, opened);
       const { socket } = await connect("websocket", cookie);
       await socket.updateSession((record) => {
-        (record).counter = 41;
+        record.counter = 41;
       });
       expect(await app.whoami(cookie)).toMatchObject({ user: { name: "ada" }, counter: 41 });
     });
@@ -265,7 +265,7 @@ export function describeStoreMatrix(cases: readonly StoreCase[]): void {
       const afterUpdate = await remaining(opened, sid);
       await socket.touchSession();
       const afterTouch = await remaining(opened, sid);
-      (socket.record).counter = 5;
+      socket.record.counter = 5;
       await socket.saveSession();
       const afterSave = await remaining(opened, sid);
       const lifetimes = { afterUpdate, afterTouch, afterSave };
