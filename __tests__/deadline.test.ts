@@ -38,20 +38,46 @@ describe("Deadlines", () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
-  it("drops its timer when the last deadline is cancelled", () => {
+  it("keeps no timer alive when the last deadline is cancelled, and reuses it for the next", () => {
     const deadlines = new Deadlines(100);
     const expired = jest.fn();
+    const refs = (): number =>
+      process.getActiveResourcesInfo().filter((name) => name === "Timeout").length;
+    jest.useRealTimers(); // the process's own view of what keeps it alive
+    const before = refs();
 
     const first = deadlines.start(expired);
     const second = deadlines.start(expired);
     first.cancel();
-    expect(jest.getTimerCount()).toBe(1);
+    expect(refs()).toBe(before + 1);
     second.cancel();
     second.cancel(); // idempotent
+    expect(refs()).toBe(before);
+    expect(deadlines.size).toBe(0);
 
-    expect(jest.getTimerCount()).toBe(0);
-    jest.advanceTimersByTime(200);
+    const third = deadlines.start(expired);
+    expect(refs()).toBe(before + 1);
+    third.cancel();
+    expect(refs()).toBe(before);
     expect(expired).not.toHaveBeenCalled();
+  });
+
+  it("lets the idle timer fire once and stop, then expires later deadlines on time", () => {
+    const deadlines = new Deadlines(100);
+    const expired = jest.fn();
+
+    deadlines.start(expired).cancel();
+    jest.advanceTimersByTime(60);
+    deadlines.start(expired); // due at 160; the idle timer fires at 100 and re-arms
+    jest.advanceTimersByTime(40);
+    expect(expired).not.toHaveBeenCalled();
+    expect(jest.getTimerCount()).toBe(1);
+    jest.advanceTimersByTime(59);
+    expect(expired).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(1);
+
+    expect(expired).toHaveBeenCalledTimes(1);
+    expect(jest.getTimerCount()).toBe(0);
   });
 
   it("keeps one timer when an expiry callback starts a new deadline", () => {

@@ -567,20 +567,24 @@ describe("a faulty store with `required: false`", () => {
 });
 
 describe("the lookup timer", () => {
-  const LONG_TIMEOUT = 2_000;
+  /** Each test its own length: the shared, idle timer of one length outlives its test (unref'd). */
+  let LONG_TIMEOUT = 2_000;
   let app: TestApp | undefined;
   let server: SessionServer<AppSession> | undefined;
   /** The lookup timers seen, to let a stray one run out before the next test. */
   const seen: unknown[] = [];
 
+  /** Whether `timer` no longer keeps the process alive: fired, cleared, or unref'd when idle. */
   function destroyed(timer: unknown): boolean {
     // Node marks a Timeout `_destroyed` once it has fired or been cleared.
-    return (timer as { _destroyed: boolean })._destroyed;
+    const t = timer as { _destroyed: boolean; hasRef(): boolean };
+    return t._destroyed || !t.hasRef();
   }
 
   afterEach(async () => {
     await until(() => seen.every(destroyed), LONG_TIMEOUT + 1_000);
     seen.length = 0;
+    LONG_TIMEOUT++;
     closeClients();
     server?.close();
     server = undefined;
@@ -589,8 +593,8 @@ describe("the lookup timer", () => {
   });
 
   /**
-   * Runs one refused polling handshake; resolves how many timers of `lookupTimeout` ms are still
-   * armed once its outcome is in. setTimeout is observed (spied, calling through), not replaced.
+   * Runs one refused polling handshake; resolves how many timers of `lookupTimeout` ms still keep
+   * the process alive once its outcome is in. setTimeout is observed (spied, calling through), not replaced.
    */
   async function lookupTimersArmedAfter(store: SessionStore): Promise<number> {
     const backing = new SyncStore();
@@ -617,12 +621,12 @@ describe("the lookup timer", () => {
     }
   }
 
-  it("is cleared as soon as a store rejects (control for the test below)", async () => {
+  it("lets go as soon as a store rejects (control for the test below)", async () => {
     expect(await lookupTimersArmedAfter(faultyStores.rejects())).toBe(0);
   });
 
   // A thenable whose then() throws rejects the lookup with STORE_ERROR; the timer must go with it.
-  it("is cleared as soon as a store's thenable throws from then()", async () => {
+  it("lets go as soon as a store's thenable throws from then()", async () => {
     const store = storeWith(() => ({
       then() {
         throw new Error("broken thenable");
@@ -631,7 +635,7 @@ describe("the lookup timer", () => {
     expect(await lookupTimersArmedAfter(store)).toBe(0);
   });
 
-  it("is cleared as soon as a store's thenable throws from its `then` getter", async () => {
+  it("lets go as soon as a store's thenable throws from its `then` getter", async () => {
     const store = storeWith(() => ({
       get then(): unknown {
         throw new Error("broken getter");

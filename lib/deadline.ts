@@ -7,8 +7,12 @@
  * Entries live in a ring of slots (an array used as a FIFO queue), not in a `Map` keyed by entry
  * objects: a keyed `Map` churned by every handshake kept about 1 KB per handshake alive through
  * scavenges into old space (measured with --trace-gc; bench/handshake-cost.mjs), and each entry
- * needed two closures. A cancelled entry just forgets its callback; its slot is dropped when it
+ * needed two closures. A cancelled entry is just marked; its slot is dropped when it
  * reaches the head of the queue (at the latest when it would have expired).
+ *
+ * When nothing is pending the timer is not cleared but unref'd: a handshake at a time (the common
+ * case) would otherwise clear and re-create it every time. It fires at most once idle, finds
+ * nothing, and stops; it never keeps the process alive while nothing is pending.
  */
 export class Deadlines {
   readonly #ms: number;
@@ -34,31 +38,35 @@ export class Deadlines {
 
   /** Calls `onExpire` in `ms` unless the returned deadline is cancelled first. */
   start(onExpire: () => void): Deadline {
-    const entry = new DeadlineEntry(this, onExpire, Date.now() + this.#ms);
-    this.#queue.push(entry);
-    this.#live++;
-    if (this.#timer === undefined) this.#arm(this.#ms);
+    const entry = new CallbackEntry(this, onExpire);
+    this.add(entry);
     return entry;
+  }
+
+  /** Starts `entry`'s deadline: its `expire()` runs in `ms` unless it is cancelled first. */
+  add(entry: DeadlineEntry): void {
+    entry.at = Date.now() + this.#ms;
+    entry.pending = true;
+    this.#queue.push(entry);
+    if (this.#live++ === 0 && this.#timer !== undefined) this.#timer.ref();
+    if (this.#timer === undefined) this.#arm(this.#ms);
   }
 
   /** @internal An entry was cancelled. */
   cancelled(): void {
     this.#live--;
     if (this.#live === 0) {
-      // Nothing pending: drop every slot and the timer.
+      // Nothing pending: drop every slot; the timer stays, unref'd, for the next start.
       this.#queue = [];
       this.#head = 0;
-      if (this.#timer !== undefined) {
-        clearTimeout(this.#timer);
-        this.#timer = undefined;
-      }
+      this.#timer?.unref();
     } else this.#compact();
   }
 
   #compact(): void {
     // Drop cancelled entries at the head; shrink the array once half of it is consumed.
     const queue = this.#queue;
-    while (this.#head < queue.length && queue[this.#head].onExpire === undefined) {
+    while (this.#head < queue.length && !queue[this.#head].pending) {
       queue[this.#head++] = undefined as unknown as DeadlineEntry;
     }
     if (this.#head > 1024 && this.#head * 2 > queue.length) {
@@ -81,16 +89,15 @@ export class Deadlines {
     const queue = this.#queue;
     while (this.#head < queue.length) {
       const entry = queue[this.#head];
-      const onExpire = entry.onExpire;
-      if (onExpire !== undefined && entry.at > now) {
+      if (entry.pending && entry.at > now) {
         this.#arm(entry.at - now);
         return;
       }
       queue[this.#head++] = undefined as unknown as DeadlineEntry;
-      if (onExpire !== undefined) {
-        entry.onExpire = undefined;
+      if (entry.pending) {
+        entry.pending = false;
         this.#live--;
-        onExpire();
+        entry.expire();
       }
     }
     this.#queue = [];
@@ -107,20 +114,41 @@ export interface Deadline {
   cancel(): void;
 }
 
-class DeadlineEntry implements Deadline {
-  onExpire: (() => void) | undefined;
-  readonly at: number;
+/**
+ * @internal
+ * An entry of {@link Deadlines}: subclass it to be your own deadline (no closure needed), or use
+ * `start(onExpire)`.
+ */
+export abstract class DeadlineEntry implements Deadline {
+  /** When it expires (`Date.now()` ms); set by `Deadlines#add`. */
+  at = 0;
+  /** Started and neither cancelled nor expired. */
+  pending = false;
   readonly #owner: Deadlines;
 
-  constructor(owner: Deadlines, onExpire: () => void, at: number) {
+  constructor(owner: Deadlines) {
     this.#owner = owner;
-    this.onExpire = onExpire;
-    this.at = at;
   }
 
+  /** Runs once when the deadline passes first. */
+  abstract expire(): void;
+
   cancel(): void {
-    if (this.onExpire === undefined) return;
-    this.onExpire = undefined;
+    if (!this.pending) return;
+    this.pending = false;
     this.#owner.cancelled();
+  }
+}
+
+class CallbackEntry extends DeadlineEntry {
+  readonly #onExpire: () => void;
+
+  constructor(owner: Deadlines, onExpire: () => void) {
+    super(owner);
+    this.#onExpire = onExpire;
+  }
+
+  override expire(): void {
+    this.#onExpire();
   }
 }

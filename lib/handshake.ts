@@ -90,7 +90,7 @@ export class Handshakes<S, R extends SessionRecord> {
       finished = true;
       const ended = live.finishHandshake(sessionId, started);
       if (ended !== undefined) throw ended;
-      debug("session %s resolved", redactId(sessionId));
+      if (debug.enabled) debug("session %s resolved", redactId(sessionId));
       return { sessionId, record, session, created: false, started };
     } finally {
       if (!finished) live.finishHandshake(sessionId, started);

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import createDebug from "debug";
 import { SessionError, messageOf, redactId, toSessionError } from "./errors";
+import { KeyCounts } from "./key-counts";
 import { copyRecord, isUncopyable } from "./record-copy";
 import { fingerprintOf } from "./record-fingerprint";
 import type {
@@ -65,18 +66,6 @@ const TOMBSTONE_MS = 10_000;
  */
 const END_REASON_GRACE_MS = 250;
 
-/** Counts one more of `key` in a map of counts. */
-function countUp(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
-}
-
-/** Counts one less of `key`; the entry goes at zero. */
-function countDown(counts: Map<string, number>, key: string): void {
-  const left = (counts.get(key) as number) - 1;
-  if (left === 0) counts.delete(key);
-  else counts.set(key, left);
-}
-
 function isNotFound(error: unknown): boolean {
   return error instanceof SessionError && error.code === "NOT_FOUND";
 }
@@ -112,10 +101,10 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
   readonly #sessions = new Map<string, SessionState<S, R>>();
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Handshakes in flight per session id (between `beginHandshake` and `finishHandshake`). */
-  readonly #pending = new Map<string, number>();
+  readonly #pending = new KeyCounts();
   readonly #tombstones = new Map<string, Tombstone>();
   /** Destroys in progress per session id (here, or announced by another node). */
-  readonly #ending = new Map<string, number>();
+  readonly #ending = new KeyCounts();
   /** Store deletes that failed and are being retried, by session id. */
   readonly #retries = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   #seq = 0;
@@ -176,13 +165,13 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
 
   /** A handshake of `sessionId` starts; the number it returns is what it passes on. */
   beginHandshake(sessionId: string): number {
-    countUp(this.#pending, sessionId);
+    this.#pending.up(sessionId);
     return this.#seq;
   }
 
   /** The handshake is resolved: a refusal when the session ended since it began. */
   finishHandshake(sessionId: string, started: number): SessionError | undefined {
-    countDown(this.#pending, sessionId);
+    this.#pending.down(sessionId);
     return this.#endedSince(sessionId, started) ? destroyed(sessionId) : undefined;
   }
 
@@ -243,7 +232,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
     if (!this.#options.store.destroys) {
       throw new SessionError("STORE_ERROR", "the store has no destroy(sid, callback) method");
     }
-    countUp(this.#ending, sessionId);
+    this.#ending.up(sessionId);
     this.#tombstone(sessionId);
     let closed = 0;
     try {
@@ -273,7 +262,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
       this.#retryDelete(sessionId, 0);
       throw failure;
     } finally {
-      countDown(this.#ending, sessionId);
+      this.#ending.down(sessionId);
       this.#tombstone(sessionId);
     }
     return closed;
@@ -287,7 +276,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
   #retryDelete(sessionId: string, attempt: number): void {
     if (this.#closed) return;
     const previous = this.#retries.get(sessionId);
-    if (previous === undefined) countUp(this.#ending, sessionId);
+    if (previous === undefined) this.#ending.up(sessionId);
     else clearTimeout(previous.timer);
     const timer = setTimeout(
       () => {
@@ -317,7 +306,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
       );
     }
     if (this.#retries.delete(sessionId)) {
-      countDown(this.#ending, sessionId);
+      this.#ending.down(sessionId);
       this.#tombstone(sessionId);
     }
   }
@@ -414,9 +403,9 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
     if (message.reason === "destroyed") {
       // The other node deletes after publishing: until that is surely done, this node refuses the
       // session's handshakes too (they could read it before the delete lands).
-      countUp(this.#ending, sessionId);
+      this.#ending.up(sessionId);
       setTimeout(() => {
-        countDown(this.#ending, sessionId);
+        this.#ending.down(sessionId);
         this.#tombstone(sessionId);
       }, this.#options.store.timeoutMs * 3).unref();
       this.#tombstone(sessionId);
@@ -457,7 +446,7 @@ export class LiveSessions<S, R extends SessionRecord> implements SessionHost<S, 
     this.#stopTimers();
     for (const [sessionId, retry] of this.#retries) {
       clearTimeout(retry.timer);
-      countDown(this.#ending, sessionId);
+      this.#ending.down(sessionId);
     }
     this.#retries.clear();
     clearInterval(this.#sweepTimer);

@@ -1,5 +1,4 @@
-import type { SessionRecord } from "./store";
-import type { StoreClient } from "./store";
+import type { ReadListener, SessionRecord, StoreClient } from "./store";
 
 /** A store answer that later handshakes of the same session may share for a while. */
 interface SharedAnswer {
@@ -13,7 +12,7 @@ interface SharedAnswer {
  * for that long after it answered (successful answers only). Callers must copy the record before
  * mutating it. `forget()` detaches both at once: no read from before a change is shared after it.
  */
-export class SessionLoader {
+export class SessionLoader implements ReadListener {
   readonly #store: StoreClient;
   readonly #windowMs: number;
   /**
@@ -25,6 +24,9 @@ export class SessionLoader {
     null,
   ) as Record<string, Promise<SessionRecord> | undefined>;
   #inFlightCount = 0;
+  /** Inside `store.get` (a store may answer synchronously, before `load` registers the read). */
+  #calling = false;
+  #settledNow = false;
   readonly #answers = new Map<string, SharedAnswer>();
   #closed = false;
 
@@ -49,21 +51,31 @@ export class SessionLoader {
     if (answer !== undefined) return Promise.resolve(answer.record);
     const shared = this.#inFlight[sessionId];
     if (shared !== undefined) return shared;
-    const read = this.#store.get(sessionId);
-    this.#inFlight[sessionId] = read;
-    this.#inFlightCount++;
-    read.then(
-      (record) => {
-        // Still the current read (not forgotten meanwhile): share its answer for the window.
-        if (this.#inFlight[sessionId] !== read) return;
-        this.#drop(sessionId);
-        this.#share(sessionId, record);
-      },
-      () => {
-        if (this.#inFlight[sessionId] === read) this.#drop(sessionId);
-      },
-    );
+    // The store call tells this loader when it settles (readSettled): no promise, no closures here.
+    this.#calling = true;
+    const read = this.#store.get(sessionId, this); // never throws: failures reject
+    this.#calling = false;
+    // A store that answered synchronously has settled already: nothing is in flight.
+    if (this.#settledNow) this.#settledNow = false;
+    else {
+      this.#inFlight[sessionId] = read;
+      this.#inFlightCount++;
+    }
     return read;
+  }
+
+  /** @internal A read of this loader settled (before anyone awaiting it hears of it). */
+  readSettled(
+    sessionId: string,
+    read: Promise<SessionRecord>,
+    record: SessionRecord | undefined,
+  ): void {
+    if (this.#calling)
+      this.#settledNow = true; // a synchronous answer, inside load()
+    else if (this.#inFlight[sessionId] === read) this.#drop(sessionId);
+    else return; // forgotten meanwhile: its answer is not shared
+    // Still the current read: share its answer for the window.
+    if (record !== undefined) this.#share(sessionId, record);
   }
 
   /** The session changed or ended: later handshakes read it afresh. */

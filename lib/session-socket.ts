@@ -100,7 +100,8 @@ export class SessionSocket<S, R extends SessionRecord = RecordOf<S>> extends Typ
     this.#host = host;
     conn.on("message", (data: string | Buffer) => this.emit("message", data));
     // One close listener does both jobs: the server forgets the socket, then the app hears of it.
-    conn.once("close", (reason: string, description?: Error) => {
+    // (`on`, not `once`: engine.io emits "close" once, and once() wraps the listener per socket.)
+    conn.on("close", (reason: string, description?: Error) => {
       host.release(this);
       this.emit("close", reason, description);
     });

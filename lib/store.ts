@@ -1,4 +1,4 @@
-import { Deadlines } from "./deadline";
+import { DeadlineEntry, Deadlines } from "./deadline";
 import { SessionError, redactId } from "./errors";
 import { storeForm, storedCookie } from "./store-cookie";
 
@@ -67,6 +67,165 @@ function deadlinesOf(ms: number): Deadlines {
   return shared;
 }
 
+/** @internal Told when a read settles, before anyone awaiting it (the coalescing loader). */
+export interface ReadListener {
+  /** The read of `sessionId` that returned `read` settled, with `record` when it found one. */
+  readSettled(
+    sessionId: string,
+    read: Promise<SessionRecord>,
+    record: SessionRecord | undefined,
+  ): void;
+}
+
+/**
+ * One store call in flight, settled exactly once: on the first callback or promise outcome, a
+ * synchronous throw, or its deadline. Late and repeated answers are ignored. One object holds the
+ * whole state (it is its own deadline entry): no closure per step, no promise per layer, and the
+ * description for error messages is only built when there is an error.
+ */
+class StoreCall<T> extends DeadlineEntry {
+  readonly #deadlines: Deadlines;
+  readonly #method: string;
+  readonly #sessionId: string | undefined;
+  readonly #timeoutMs: number;
+  /** A `store.get` of a session: the answer must be a record, "none" is `NOT_FOUND`. */
+  readonly #read: boolean;
+  readonly #listener: ReadListener | undefined;
+  #settled = false;
+  #resolve!: (value: T | undefined) => void;
+  #reject!: (error: unknown) => void;
+  readonly promise: Promise<T | undefined>;
+
+  constructor(
+    deadlinesOfCall: Deadlines,
+    method: string,
+    sessionId: string | undefined,
+    read: boolean,
+    listener?: ReadListener,
+  ) {
+    super(deadlinesOfCall);
+    this.#listener = listener;
+    this.#deadlines = deadlinesOfCall;
+    this.#method = method;
+    this.#sessionId = sessionId;
+    this.#timeoutMs = deadlinesOfCall.ms;
+    this.#read = read;
+    this.promise = new Promise<T | undefined>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** Starts the deadline and runs `invoke` with this call's callback; a promise it returns may answer too. */
+  run(invoke: (callback: StoreCallback<T>) => unknown, declaresCallback: boolean): void {
+    this.#deadlines.add(this);
+    let returned: unknown;
+    try {
+      returned = invoke((error, value) => {
+        this.settle(error, value);
+      });
+    } catch (error) {
+      this.settle(error ?? new Error("store threw a nullish value"));
+      return;
+    }
+    // A hostile thenable can throw from its `then` getter or from then() itself: settle on that too,
+    // so the deadline never outlives the answer.
+    try {
+      if (isThenable(returned)) {
+        returned.then(
+          (value) => {
+            if (value !== undefined || !declaresCallback) this.settle(undefined, value as T);
+          },
+          (error: unknown) => {
+            this.settle(error ?? new Error("store rejected with a nullish value"));
+          },
+        );
+      }
+    } catch (error) {
+      this.settle(error ?? new Error("store's promise threw a nullish value"));
+    }
+  }
+
+  override expire(): void {
+    this.settle(
+      new SessionError("TIMEOUT", `${this.#what()} did not answer within ${this.#timeoutMs} ms`),
+    );
+  }
+
+  settle(error: unknown, value?: T): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.cancel();
+    // Any falsy error means success, as express-session reads it.
+    const failure = error
+      ? this.#failure(error)
+      : this.#read
+        ? this.#checkRecord(value)
+        : undefined;
+    if (this.#listener !== undefined) {
+      this.#listener.readSettled(
+        this.#sessionId ?? "",
+        this.promise as Promise<SessionRecord>,
+        failure === undefined ? (value as SessionRecord) : undefined,
+      );
+    }
+    if (failure === undefined) this.#resolve(value);
+    else this.#reject(failure);
+  }
+
+  /** A read's answer: `NOT_FOUND` for "none", `STORE_ERROR` for what is not a record. */
+  #checkRecord(value: unknown): SessionError | undefined {
+    if (value === undefined || value === null) return notFound(this.#sessionId ?? "");
+    let record: boolean;
+    try {
+      record = isRecord(value);
+    } catch (error) {
+      // A hostile answer (a proxy whose getters throw): this runs inside the store's callback.
+      return new SessionError("STORE_ERROR", `${this.#what()} failed: see error.cause`, {
+        cause: error,
+      });
+    }
+    if (!record) {
+      return new SessionError(
+        "STORE_ERROR",
+        `${this.#what()} returned something that is not an express-session record (no 'cookie' object)`,
+      );
+    }
+    // Live: the store decides expiry, as express-session lets it (it never re-checks
+    // `cookie.expires` after `store.get`). Stores that expire by TTL leave that field behind.
+    return undefined;
+  }
+
+  #failure(error: unknown): SessionError {
+    if (error instanceof SessionError) {
+      return this.#read && error.code === "NOT_FOUND" ? notFound(this.#sessionId ?? "") : error;
+    }
+    if (!isNotFoundError(error)) {
+      return new SessionError("STORE_ERROR", `${this.#what()} failed: see error.cause`, {
+        cause: error,
+      });
+    }
+    return this.#read
+      ? notFound(this.#sessionId ?? "")
+      : new SessionError("NOT_FOUND", `${this.#what()}: not found`, { cause: error });
+  }
+
+  #what(): string {
+    return this.#sessionId === undefined
+      ? this.#method
+      : `store.${this.#method} for session ${redactId(this.#sessionId)}`;
+  }
+}
+
+function isRecord(value: unknown): value is SessionRecord {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { cookie?: unknown }).cookie === "object" &&
+    (value as { cookie?: unknown }).cookie !== null
+  );
+}
+
 /**
  * Calls one store method that takes a trailing callback, whatever style the store answers in, and
  * settles exactly once: on the first callback or promise outcome, a synchronous throw, or the
@@ -74,99 +233,36 @@ function deadlinesOf(ms: number): Deadlines {
  *
  * With `declaresCallback`, a promise that resolves with `undefined` is not taken as the answer:
  * such stores often resolve first and call back later.
+ *
+ * @param what - the store method's name (`"set"`), with `sessionId`; or, without, the whole
+ *   description used in error messages
  */
 export function callStore<T>(
   invoke: (callback: StoreCallback<T>) => unknown,
   declaresCallback: boolean,
   timeoutMs: number,
   what: string,
+  sessionId?: string,
 ): Promise<T | undefined> {
-  return new Promise<T | undefined>((resolve, reject) => {
-    let settled = false;
-    const deadline = deadlinesOf(timeoutMs).start(() => {
-      settle(new SessionError("TIMEOUT", `${what} did not answer within ${timeoutMs} ms`));
-    });
-    function settle(error: unknown, value?: T): void {
-      if (settled) return;
-      settled = true;
-      deadline.cancel();
-      // Any falsy error means success, as express-session reads it.
-      if (!error) resolve(value);
-      else reject(error instanceof SessionError ? error : storeError(what, error));
-    }
-    const callback: StoreCallback<T> = (error, value) => {
-      settle(error, value);
-    };
-    let returned: unknown;
-    try {
-      returned = invoke(callback);
-    } catch (error) {
-      settle(error ?? new Error("store threw a nullish value"));
-      return;
-    }
-    // A hostile thenable can throw from its `then` getter or from then() itself: settle on that too,
-    // so the timer never outlives the answer.
-    try {
-      if (isThenable(returned)) {
-        returned.then(
-          (value) => {
-            if (value !== undefined || !declaresCallback) settle(undefined, value as T);
-          },
-          (error: unknown) => {
-            settle(error ?? new Error("store rejected with a nullish value"));
-          },
-        );
-      }
-    } catch (error) {
-      settle(error ?? new Error("store's promise threw a nullish value"));
-    }
-  });
-}
-
-function storeError(what: string, cause: unknown): SessionError {
-  return isNotFoundError(cause)
-    ? new SessionError("NOT_FOUND", `${what}: not found`, { cause })
-    : new SessionError("STORE_ERROR", `${what} failed: see error.cause`, { cause });
+  const call = new StoreCall<T>(deadlinesOf(timeoutMs), what, sessionId, false);
+  call.run(invoke, declaresCallback);
+  return call.promise;
 }
 
 /**
  * Reads a session record from the store with `lookupTimeout`, turning every "no session" answer
  * into a `SessionError`. Does not coalesce; see {@link SessionLoader}.
  */
-export async function readRecord(
+export function readRecord(
   store: SessionStore,
   sessionId: string,
   timeoutMs: number,
+  listener?: ReadListener,
 ): Promise<SessionRecord> {
-  const what = `store.get for session ${redactId(sessionId)}`;
-  let record: unknown;
-  try {
-    record = await callStore<unknown>(
-      (callback) => store.get(sessionId, callback),
-      store.get.length >= 2,
-      timeoutMs,
-      what,
-    );
-  } catch (error) {
-    if (error instanceof SessionError && error.code === "NOT_FOUND") {
-      throw notFound(sessionId);
-    }
-    throw error;
-  }
-  if (record === undefined || record === null) throw notFound(sessionId);
-  if (
-    typeof record !== "object" ||
-    typeof (record as { cookie?: unknown }).cookie !== "object" ||
-    (record as { cookie?: unknown }).cookie === null
-  ) {
-    throw new SessionError(
-      "STORE_ERROR",
-      `${what} returned something that is not an express-session record (no 'cookie' object)`,
-    );
-  }
-  // Live: the store decides expiry, as express-session lets it (it never re-checks
-  // `cookie.expires` after `store.get`). Stores that expire by TTL leave that field behind.
-  return record as SessionRecord;
+  // A read checks its answer (StoreCall#settle): what it resolves with is a record.
+  const call = new StoreCall<unknown>(deadlinesOf(timeoutMs), "get", sessionId, true, listener);
+  call.run((callback) => store.get(sessionId, callback), store.get.length >= 2);
+  return call.promise as Promise<SessionRecord>;
 }
 
 function notFound(sessionId: string): SessionError {
@@ -192,9 +288,12 @@ export class StoreClient {
     this.timeoutMs = timeoutMs;
   }
 
-  /** Reads a session (live as the store returns it); rejects `NOT_FOUND` when there is none. */
-  get(sessionId: string): Promise<SessionRecord> {
-    return readRecord(this.store, sessionId, this.timeoutMs);
+  /**
+   * Reads a session (live as the store returns it); rejects `NOT_FOUND` when there is none.
+   * `listener` hears of the outcome first.
+   */
+  get(sessionId: string, listener?: ReadListener): Promise<SessionRecord> {
+    return readRecord(this.store, sessionId, this.timeoutMs, listener);
   }
 
   /**
@@ -246,11 +345,6 @@ export class StoreClient {
     sessionId: string,
     invoke: (callback: (error?: unknown) => void) => unknown,
   ): Promise<void> {
-    await callStore<unknown>(
-      invoke,
-      true,
-      this.timeoutMs,
-      `store.${method} for session ${redactId(sessionId)}`,
-    );
+    await callStore<unknown>(invoke, true, this.timeoutMs, method, sessionId);
   }
 }
