@@ -5,7 +5,10 @@
 // alternating rounds: far less sensitive to other load than the loopback figures, and the way to
 // A/B a change to lib/ (BENCH_DIST=/path/to/other/dist/index.js).
 //
-//   node bench/handshake-cost.mjs [--json] [--rounds=N]
+//   node bench/handshake-cost.mjs [--json] [--rounds=N] [--transport=websocket]
+//
+// --transport=websocket: the upgrade request of a websocket handshake (same-origin `Origin`, so the
+// origin check runs), verified as an upgrade; its socket is a websocket.
 import { EventEmitter } from "node:events";
 import process from "node:process";
 import console from "node:console";
@@ -30,6 +33,8 @@ const { SessionServer } = require(dist);
 
 const ROUNDS = Number(process.argv.find((a) => a.startsWith("--rounds="))?.slice(9) ?? 9);
 const ITERATIONS = 10_000;
+const TRANSPORT = process.argv.find((a) => a.startsWith("--transport="))?.slice(12) ?? "polling";
+const WEBSOCKET = TRANSPORT === "websocket";
 const SECRETS = secrets(1);
 
 const store = new session.MemoryStore();
@@ -45,14 +50,19 @@ let next = 0;
 const later = new Server({ allowRequest: (req, callback) => setImmediate(callback, null, true) });
 const floor = new Server({ allowRequest: floorAllowRequest(store, SECRETS) });
 const server = new SessionServer({ store, secret: SECRETS, name: COOKIE_NAME });
-server.on("session", () => {});
+// What the app of the loopback bench does with every socket: listen to its messages.
+const noop = () => {};
+const onSocket = (socket) => socket.on("message", noop);
+server.on("session", onSocket);
+later.on("connection", onSocket);
+floor.on("connection", onSocket);
 // BENCH_DIST_B: a second build, measured in the same process, in the same rounds (an A/B of lib/).
 const distB = process.env.BENCH_DIST_B;
 const serverB =
   distB === undefined
     ? undefined
     : new (require(distB).SessionServer)({ store, secret: SECRETS, name: COOKIE_NAME });
-serverB?.on("session", () => {});
+serverB?.on("session", onSocket);
 
 let gcMicros = 0;
 new PerformanceObserver((list) => {
@@ -61,11 +71,17 @@ new PerformanceObserver((list) => {
 
 function fakeRequest() {
   next = (next + 1) % cookies.length;
+  const headers = { cookie: cookies[next], host: "127.0.0.1:3000" };
+  if (WEBSOCKET) {
+    headers.origin = "http://127.0.0.1:3000";
+    headers.upgrade = "websocket";
+    headers.connection = "Upgrade";
+  }
   return {
-    _query: { EIO: "4", transport: "polling" },
+    _query: { EIO: "4", transport: TRANSPORT },
     method: "GET",
-    url: "/engine.io/?EIO=4&transport=polling",
-    headers: { cookie: cookies[next], host: "127.0.0.1:3000" },
+    url: `/engine.io/?EIO=4&transport=${TRANSPORT}`,
+    headers,
     socket: { destroyed: false, readable: true },
   };
 }
@@ -75,7 +91,7 @@ let conns = 0;
 function handshake(engine) {
   return new Promise((resolve, reject) => {
     const req = fakeRequest();
-    engine.verify(req, false, (code) => {
+    engine.verify(req, WEBSOCKET, (code) => {
       if (code !== undefined) {
         reject(new Error(`handshake refused with code ${code}`));
         return;
@@ -84,7 +100,7 @@ function handshake(engine) {
       conn.id = `c${conns++}`;
       conn.request = req;
       conn.server = engine;
-      conn.transport = { name: "polling" };
+      conn.transport = { name: TRANSPORT };
       engine.emit("connection", conn);
       conn.emit("close", "transport close");
       resolve();

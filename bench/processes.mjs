@@ -95,6 +95,22 @@ export function watchdog(minutes) {
   ).unref();
 }
 
+/**
+ * CPU pinning (`--pin`): servers on the last CPU, everything else on the others, so that a server's
+ * CPU per operation is not mixed with the load's migrations and cache contention. Needs `taskset`.
+ */
+const cpuCount = os.availableParallelism();
+export const pinning = { enabled: false };
+function pin(pid, role) {
+  if (!pinning.enabled || cpuCount < 2) return;
+  const cpus = role === "server" ? `${cpuCount - 1}` : `0-${cpuCount - 2}`;
+  const result = spawnSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`taskset failed: ${result.stderr ?? result.error}`);
+}
+export function pinSelf() {
+  pin(process.pid, "load");
+}
+
 /** Forks an IPC child; `call(cmd, args)` sends a request and awaits its answer (with a timeout). */
 export function forkChild(file, args, execArgv, name) {
   const child = fork(path.join(here, file), args, {
@@ -104,6 +120,7 @@ export function forkChild(file, args, execArgv, name) {
     env: childEnv,
   });
   children.add(child);
+  pin(child.pid, file === "server.mjs" ? "server" : "load");
   let nextId = 1;
   const pending = new Map();
   let readyResolve;

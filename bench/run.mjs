@@ -8,7 +8,8 @@
 // "extra" is the per-round paired difference to the loop-turn-later baseline, then the median.
 //
 // Flags: --quick  --only=main,shared,growth,memory  --variants=plain,session,...  --rounds=N
-//        --seconds=S  --no-write (print only)
+//        --phases=pollingHandshakes,wsHandshakes,pollingMessages,wsMessages (main section)
+//        --seconds=S  --no-write (print only)  --out=FILE (the raw results as JSON)  --pin (taskset)
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -16,7 +17,16 @@ import path from "node:path";
 import process from "node:process";
 import console from "node:console";
 import { clearInterval, setInterval } from "node:timers";
-import { forkChild, here, killAll, root, watchdog } from "./processes.mjs";
+import {
+  forkChild,
+  here,
+  killAll,
+  pinSelf,
+  pinning,
+  root,
+  runScript,
+  watchdog,
+} from "./processes.mjs";
 import { evaluate, markdownReport, svgChart } from "./report.mjs";
 
 watchdog(25);
@@ -28,15 +38,19 @@ const flags = Object.fromEntries(
   }),
 );
 const quick = flags.quick === true;
+pinning.enabled = flags.pin === true;
+pinSelf();
 const config = {
   quick,
-  rounds: Number(flags.rounds ?? (quick ? 1 : 4)),
-  seconds: Number(flags.seconds ?? (quick ? 0.5 : 1)),
+  // Many short rounds rather than a few long ones: variants measured seconds apart see the same
+  // machine (see pairedExtra in report.mjs).
+  rounds: Number(flags.rounds ?? (quick ? 1 : 10)),
+  seconds: Number(flags.seconds ?? 0.5),
   // Servers live for a whole section: a longer warm-up in the first round only.
   warmup: quick ? 0.2 : 1,
   warmupLater: 0.1,
-  growthRounds: Number(flags["growth-rounds"] ?? (quick ? 1 : 3)),
-  growthSeconds: quick ? 0.5 : 0.7,
+  growthRounds: Number(flags["growth-rounds"] ?? (quick ? 1 : 5)),
+  growthSeconds: 0.5,
   clients: 2,
   concurrency: 24, // per client process: 48 requests or handshakes in flight
   wsMessageSockets: 24, // per client process
@@ -47,13 +61,14 @@ const config = {
   memorySockets: quick ? 500 : 2000,
   memoryRounds: quick ? 1 : 2,
 };
-const sections = String(flags.only ?? "main,shared,growth,memory").split(",");
+const sections = String(flags.only ?? "inprocess,main,shared,growth,memory").split(",");
 
 const MAIN = [
   { key: "plain", label: "engine.io (plain)" },
   { key: "later", label: "engine.io, handshake one loop turn later (baseline)" },
   { key: "floor", label: "engine.io + floor allowRequest" },
   { key: "session", label: "SessionServer" },
+  { key: "session-again", label: "SessionServer again, a second process (A/A: the noise)" },
   ...(process.env.BENCH_DIST_B
     ? [{ key: "session-b", label: "SessionServer of BENCH_DIST_B" }]
     : []),
@@ -69,7 +84,9 @@ const MAIN = [
 ];
 const GROWTH_VARIANTS = ["later", "floor", "session"];
 const HANDSHAKES = ["pollingHandshakes", "wsHandshakes"];
-const ALL_PHASES = [...HANDSHAKES, "pollingMessages", "wsMessages"];
+const ALL_PHASES = [...HANDSHAKES, "pollingMessages", "wsMessages"].filter(
+  (phase) => typeof flags.phases !== "string" || flags.phases.split(",").includes(phase),
+);
 
 // ---------------------------------------------------------------- processes
 const clients = [];
@@ -164,6 +181,8 @@ async function measure(entry, phase, round, seconds) {
   return {
     ops,
     cpuPerOp: ops > 0 ? stats.cpuMicros / ops : null,
+    systemPerOp: ops > 0 ? stats.systemMicros / ops : null,
+    mainThreadPerOp: ops > 0 ? stats.mainThreadMicros / ops : null,
     gcPerOp: ops > 0 ? stats.gcMicros / ops : null,
     gcMajorPerOp: ops > 0 ? stats.gcMajorMicros / ops : null,
     rate: ops / (stats.wallMicros / 1e6),
@@ -211,7 +230,9 @@ async function scenarioRuns(
           try {
             const result = await measure(entry, phase, round, seconds);
             (runs[entry.variant][phase] ??= []).push({ round, ...result });
-            line.push(`${phase} ${fmt(result.cpuPerOp, 1)} µs/op gc ${fmt(result.gcPerOp, 1)}`);
+            line.push(
+              `${phase} ${fmt(result.cpuPerOp, 1)} µs/op (sys ${fmt(result.systemPerOp, 1)}, main thread ${fmt(result.mainThreadPerOp, 1)}, busy ${fmt(result.busy * 100)} %, clients ${fmt(result.clientCores * 100)} %) gc ${fmt(result.gcPerOp, 1)}`,
+            );
           } catch (error) {
             failures.push({
               scenario: scenario.name,
@@ -309,6 +330,24 @@ async function growthSection() {
     );
   }
   return growth;
+}
+
+/** The library's own CPU in one process, no sockets (bench/handshake-cost.mjs), both transports. */
+async function inProcessSection() {
+  const rounds = quick ? 5 : 21;
+  const out = {};
+  for (const transport of ["polling", "websocket"]) {
+    const text = await runScript(
+      "handshake-cost.mjs",
+      ["--json", `--rounds=${rounds}`, `--transport=${transport}`],
+      300_000,
+    );
+    out[transport] = { rounds, cases: JSON.parse(text) };
+    console.log(
+      `inprocess ${transport}: ${out[transport].cases.map((c) => `${c.case.split(" ")[0]} ${c.extraMicros.toFixed(2)}`).join(", ")} µs extra`,
+    );
+  }
+  return out;
 }
 
 async function memorySection() {
@@ -426,6 +465,7 @@ async function main() {
   };
   const loadSamples = [];
   const sampler = setInterval(() => loadSamples.push(machineLoad()), 30_000);
+  if (sections.includes("inprocess")) results.inProcess = await inProcessSection();
   if (sections.includes("main")) results.main = await mainSection();
   if (sections.includes("shared")) results.shared = await sharedSection();
   if (sections.includes("growth")) results.growth = await growthSection();
@@ -439,6 +479,7 @@ async function main() {
   const markdown = markdownReport(results, MAIN);
   console.log(`\n${markdown}`);
   console.log(`bench: done in ${results.totalSeconds} s`);
+  if (typeof flags.out === "string") writeFileSync(flags.out, JSON.stringify(results));
   if (flags["no-write"] !== true) {
     const jsonPath = path.join(here, "results.json");
     writeFileSync(jsonPath, await formatted(JSON.stringify(results, null, 2), jsonPath));

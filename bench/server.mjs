@@ -28,7 +28,7 @@ import process from "node:process";
 import v8 from "node:v8";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { Session as InspectorSession } from "node:inspector";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { setImmediate as tick } from "node:timers/promises";
 import { setImmediate } from "node:timers";
@@ -77,6 +77,20 @@ function countGc(entries) {
   }
 }
 gcObserver.observe({ entryTypes: ["gc"] });
+
+/**
+ * CPU µs of the main (JavaScript) thread alone, from /proc (10 ms ticks): without V8's helper
+ * threads (concurrent GC and compilation), whose share varies from window to window.
+ */
+function mainThreadMicros() {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime, USER_HZ = 100
+  } catch {
+    return Number.NaN;
+  }
+}
 
 // ---------------------------------------------------------------- the app's behaviour
 const mode = { closeOnConnect: false };
@@ -135,7 +149,7 @@ function expressSession(store) {
 function buildEngine(httpServer, store) {
   const allowRequest =
     kind === "later" ? later : kind === "floor" ? floorAllowRequest(store, SECRETS) : undefined;
-  if (kind === "session" || kind === "session-window" || kind === "session-b") {
+  if (kind.startsWith("session")) {
     const Engine =
       kind === "session-b" ? require(process.env.BENCH_DIST_B).SessionServer : SessionServer;
     const engine = new Engine(httpServer, {
@@ -261,6 +275,7 @@ async function main() {
       gcMicros = gcMajorMicros = gcCount = 0;
       mark = {
         cpu: process.cpuUsage(),
+        mainThread: mainThreadMicros(),
         elu: performance.eventLoopUtilization(),
         wall: performance.now(),
       };
@@ -274,6 +289,8 @@ async function main() {
         ...counters,
         clients: engine.clientsCount,
         cpuMicros: cpu.user + cpu.system,
+        systemMicros: cpu.system,
+        mainThreadMicros: mainThreadMicros() - mark.mainThread,
         wallMicros: (performance.now() - mark.wall) * 1000,
         busy: elu.utilization,
         gcMicros,
