@@ -290,7 +290,7 @@ export function markdownReport(results, variants) {
     }
     lines.push(
       "",
-      "### Extra over the loop-turn-later baseline (per-round paired difference, median; µs of server CPU per handshake)",
+      `### Extra over the loop-turn-later baseline (µs of server CPU per handshake: (median per-round ratio to the baseline − 1) × the baseline${process.env.BENCH_EXTRA === "difference" ? "; here: median per-round difference" : ""})`,
       "",
       "| stack | handshake | baseline | floor extra | SessionServer extra | SessionServer ÷ floor | engine.use recipe | guarded recipe | express-socket.io-session | best rounds: floor / SessionServer / ratio |",
       "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |",
@@ -328,7 +328,7 @@ export function markdownReport(results, variants) {
         const a = pairedExtra(main, "session", "later", phase);
         const d = pairedExtra(main, "session-b", "session", phase);
         lines.push(
-          `- ${PHASE_LABEL[phase]}: extra ${signed(a, 1)} → ${signed(b, 1)} µs (paired difference ${signed(d, 1)} µs; GC ${num(med(main, "session", phase, "gcPerOp"), 1)} → ${num(med(main, "session-b", phase, "gcPerOp"), 1)} µs)`,
+          `- ${PHASE_LABEL[phase]}: extra ${signed(a, 1)} → ${signed(b, 1)} µs (paired: ${signed(d, 1)} µs; GC ${num(med(main, "session", phase, "gcPerOp"), 1)} → ${num(med(main, "session-b", phase, "gcPerOp"), 1)} µs)`,
         );
       }
     }

@@ -10,6 +10,7 @@
 // Flags: --quick  --only=main,shared,growth,memory  --variants=plain,session,...  --rounds=N
 //        --phases=pollingHandshakes,wsHandshakes,pollingMessages,wsMessages (main section)
 //        --seconds=S  --no-write (print only)  --out=FILE (the raw results as JSON)  --pin (taskset)
+//        --from=FILE (report a kept run again, measuring nothing)
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -447,7 +448,32 @@ async function updateDocs(markdown) {
   return true;
 }
 
+/** Evaluates `results`, prints the report and (unless --no-write) writes it everywhere. */
+async function report(results) {
+  results.summary = evaluate(results, MAIN);
+  const markdown = markdownReport(results, MAIN);
+  console.log(`\n${markdown}`);
+  console.log(`bench: done in ${results.totalSeconds} s`);
+  if (typeof flags.out === "string") writeFileSync(flags.out, JSON.stringify(results));
+  if (flags["no-write"] !== true) {
+    const jsonPath = path.join(here, "results.json");
+    writeFileSync(jsonPath, await formatted(JSON.stringify(results, null, 2), jsonPath));
+    const mdPath = path.join(here, "results.md");
+    writeFileSync(mdPath, await formatted(markdown, mdPath));
+    writeFileSync(path.join(root, "docs", "benchmarks.svg"), svgChart(results, MAIN));
+    const docs = await updateDocs(markdown);
+    console.log(
+      `bench: wrote bench/results.json, bench/results.md, docs/benchmarks.svg${docs ? ", docs/benchmarks.md" : ""}`,
+    );
+  }
+}
+
 async function main() {
+  if (typeof flags.from === "string") {
+    // Re-reports a run kept with --out (or bench/results.json): no measuring.
+    await report(JSON.parse(readFileSync(flags.from, "utf8")));
+    return;
+  }
   const startedAt = Date.now();
   const info = machine();
   const loadAtStart = machineLoad();
@@ -475,22 +501,7 @@ async function main() {
   results.loadSamples = loadSamples;
   results.failures = failures;
   results.totalSeconds = Number(((Date.now() - startedAt) / 1000).toFixed(1));
-  results.summary = evaluate(results, MAIN);
-  const markdown = markdownReport(results, MAIN);
-  console.log(`\n${markdown}`);
-  console.log(`bench: done in ${results.totalSeconds} s`);
-  if (typeof flags.out === "string") writeFileSync(flags.out, JSON.stringify(results));
-  if (flags["no-write"] !== true) {
-    const jsonPath = path.join(here, "results.json");
-    writeFileSync(jsonPath, await formatted(JSON.stringify(results, null, 2), jsonPath));
-    const mdPath = path.join(here, "results.md");
-    writeFileSync(mdPath, await formatted(markdown, mdPath));
-    writeFileSync(path.join(root, "docs", "benchmarks.svg"), svgChart(results, MAIN));
-    const docs = await updateDocs(markdown);
-    console.log(
-      `bench: wrote bench/results.json, bench/results.md, docs/benchmarks.svg${docs ? ", docs/benchmarks.md" : ""}`,
-    );
-  }
+  await report(results);
   await Promise.all(clients.map((c) => c.stop()));
   killAll();
 }
