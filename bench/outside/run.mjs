@@ -1,0 +1,381 @@
+// The outside benchmark: server CPU µs per handshake for plain engine.io ("later", the baseline),
+// the outside floor and SessionServer, plus a second SessionServer process as an A/A pair.
+// Usage: node bench/outside/run.mjs [--rounds 12] [--warm-rounds 1] [--window 500] [--warmup 200]
+//        [--suites polling,websocket,io-websocket] [--concurrency 16] [--ws-concurrency 32]
+//        [--loaders 2] [--out FILE] [--profile DIR]
+// Each variant is its own server process; each round runs every variant once per transport, in an
+// order rotated by one each round; per-round ratios to the baseline cancel the machine's speed
+// drift. Everything talks to 127.0.0.1 only and the whole run is killed after 6 minutes.
+import { fork } from "node:child_process";
+import console from "node:console";
+import { readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { setTimeout } from "node:timers";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { cookieHeader, COOKIE_NAME } from "./sessions.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+function option(name, fallback) {
+  const at = args.indexOf(`--${name}`);
+  return at === -1 ? fallback : args[at + 1];
+}
+const ROUNDS = Number(option("rounds", 12));
+const WARM_ROUNDS = Number(option("warm-rounds", 1)); // run first, not recorded (JIT, heap sizes)
+const WINDOW_MS = Number(option("window", 500));
+const WARMUP_MS = Number(option("warmup", 200));
+const CONCURRENCY = Number(option("concurrency", 16)); // per load process, polling
+// Websocket handshakes wait on more round trips (connect, upgrade, close): more in flight.
+const WS_CONCURRENCY = Number(option("ws-concurrency", 32));
+const LOADERS = Number(option("loaders", 2));
+const OUT = option("out", path.join(here, "results.json"));
+const PROFILE_DIR = option("profile", undefined); // --cpu-prof the floor and SessionServer processes
+const IDLE_MS = Number(option("idle", 1000)); // machine load sampled before starting
+const WATCHDOG_MS = 6 * 60 * 1000;
+
+/**
+ * What one round runs, per suite: the load's transport and the server labels, in the roles
+ * [baseline, floor, SessionServer, A/A twin of SessionServer (optional)]. label → server variant.
+ */
+const SUITE_DEFS = {
+  polling: { transport: "polling", labels: ["later", "floor", "session", "session-b"] },
+  websocket: { transport: "websocket", labels: ["later", "floor", "session", "session-b"] },
+  "io-websocket": { transport: "io-websocket", labels: ["io-later", "io-floor", "io-session"] },
+};
+const SUITES = option("suites", "polling,websocket,io-websocket").split(",");
+const VARIANTS = {
+  later: "later",
+  floor: "floor",
+  session: "session",
+  "session-b": "session",
+  "io-later": "io-later",
+  "io-floor": "io-floor",
+  "io-session": "io-session",
+};
+const LABELS = [...new Set(SUITES.flatMap((name) => SUITE_DEFS[name].labels))];
+
+const children = [];
+function killAll() {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+}
+setTimeout(() => {
+  console.error("run: watchdog after 6 minutes, killing everything");
+  killAll();
+  process.exit(3);
+}, WATCHDOG_MS).unref();
+process.on("exit", killAll);
+
+const childEnv = { ...process.env, OUTSIDE_WATCHDOG_MS: String(WATCHDOG_MS) };
+function start(script, argv) {
+  const profiled = PROFILE_DIR && script === "server.mjs" && argv[0] !== "later";
+  const execArgv = profiled
+    ? [
+        "--cpu-prof",
+        "--cpu-prof-dir",
+        PROFILE_DIR,
+        "--cpu-prof-name",
+        `${argv[0]}-${children.length}.cpuprofile`,
+      ]
+    : [];
+  const child = fork(path.join(here, script), argv, { env: childEnv, stdio: "inherit", execArgv });
+  children.push(child);
+  child.on("exit", (code) => {
+    if (code !== 0 && code !== null && !stopping) {
+      console.error(`${script} ${argv.join(" ")} exited with ${code}`);
+      killAll();
+      process.exit(1);
+    }
+  });
+  return child;
+}
+let stopping = false;
+
+/** Sends `msg` and resolves with the child's next message whose cmd is `reply`. */
+function ask(child, msg, reply) {
+  return new Promise((resolve) => {
+    const listener = (answer) => {
+      if (answer.cmd !== reply) return;
+      child.off("message", listener);
+      resolve(answer);
+    };
+    child.on("message", listener);
+    if (msg) child.send(msg);
+  });
+}
+
+/** /proc/stat's cpu line: [busy, steal, total] jiffies of the whole machine. */
+function cpuTimes() {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = f.map(Number);
+    const busy = user + nice + system + irq + softirq;
+    return { busy, steal, total: busy + idle + iowait + steal };
+  } catch {
+    return undefined;
+  }
+}
+function machineShare(a, b) {
+  if (!a || !b) return undefined;
+  const total = b.total - a.total;
+  return { busy: (b.busy - a.busy) / total, steal: (b.steal - a.steal) / total };
+}
+
+function get(port, cookie, where) {
+  return new Promise((resolve) => {
+    const headers = cookie ? { cookie } : {};
+    const at = `/${where}/?EIO=4&transport=polling`;
+    http
+      .get({ host: "127.0.0.1", port, path: at, headers }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode));
+      })
+      .on("error", (err) => resolve(err.code));
+  });
+}
+
+// --- statistics ---
+const median = (xs) => quantile(xs, 0.5);
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
+}
+let seed = 12345;
+function random() {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648;
+}
+/** 5th and 95th percentile of `stat` over rounds resampled with replacement. */
+function bootstrap(n, stat, times = 2000) {
+  const values = [];
+  for (let t = 0; t < times; t++) {
+    const pick = Array.from({ length: n }, () => Math.floor(random() * n));
+    const v = stat(pick);
+    if (Number.isFinite(v)) values.push(v);
+  }
+  return [quantile(values, 0.05), quantile(values, 0.95)];
+}
+
+// --- the run ---
+const idleBefore = cpuTimes();
+await sleep(IDLE_MS);
+const backgroundLoad = machineShare(idleBefore, cpuTimes());
+const loadavgBefore = os.loadavg();
+
+const servers = {};
+for (const label of LABELS) {
+  const child = start("server.mjs", [VARIANTS[label]]);
+  servers[label] = { child, port: (await ask(child, null, "ready")).port };
+}
+const loaders = [];
+for (let k = 0; k < LOADERS; k++) {
+  const child = start("load.mjs", []);
+  await ask(child, null, "ready");
+  loaders.push(child);
+}
+
+// Behaviour check first: a good cookie opens, none or a forged one is refused (except by "later").
+const checks = {};
+const forged = `${COOKIE_NAME}=${encodeURIComponent(`s:${"A".repeat(32)}.forgedsignature`)}`;
+for (const label of LABELS) {
+  const { port } = servers[label];
+  const where = label.startsWith("io-") ? "socket.io" : "engine.io";
+  checks[label] = {
+    good: await get(port, cookieHeader(7), where),
+    none: await get(port, undefined, where),
+    forged: await get(port, forged, where),
+  };
+  // createSessionIo accepts a refused engine.io handshake on purpose, to tell socket.io's client
+  // the refusal as a CONNECT_ERROR; its refusals are not checked here.
+  const refuses = !label.endsWith("later") && label !== "io-session";
+  const c = checks[label];
+  if (c.good !== 200 || (refuses && (c.none !== 403 || c.forged !== 403))) {
+    console.error(`behaviour check failed for ${label}: ${JSON.stringify(c)}`);
+    process.exit(1);
+  }
+}
+
+async function window(label, transport) {
+  const server = servers[label];
+  for (const [k, loader] of loaders.entries()) {
+    loader.send({
+      cmd: "start",
+      port: server.port,
+      transport,
+      concurrency: transport === "polling" ? CONCURRENCY : WS_CONCURRENCY,
+      first: k,
+      stride: LOADERS,
+    });
+  }
+  await sleep(WARMUP_MS);
+  const machine0 = cpuTimes();
+  await ask(server.child, { cmd: "begin" }, "begun");
+  await sleep(WINDOW_MS);
+  const m = await ask(server.child, { cmd: "end" }, "ended");
+  const machine = machineShare(machine0, cpuTimes());
+  const stops = await Promise.all(loaders.map((l) => ask(l, { cmd: "stop" }, "stopped")));
+  return {
+    ...m,
+    usPerOp: m.cpuUs / m.ops,
+    gcUsPerOp: (m.gcMs * 1000) / m.ops,
+    opsPerSec: m.ops / (m.wallMs / 1000),
+    machineBusy: machine?.busy,
+    machineSteal: machine?.steal,
+    loadDone: stops.reduce((s, x) => s + x.done, 0),
+    loadFailed: stops.reduce((s, x) => s + x.failed, 0),
+    loadErrors: stops.flatMap((x) => x.errors),
+    loadCpuUs: stops.reduce((s, x) => s + x.cpuUs, 0),
+  };
+}
+
+const started = Date.now();
+const rounds = Object.fromEntries(SUITES.map((name) => [name, []]));
+for (let r = -WARM_ROUNDS; r < ROUNDS; r++) {
+  for (const name of SUITES) {
+    const { transport, labels } = SUITE_DEFS[name];
+    const order = labels.map(
+      (_, i) => labels[(((i + r) % labels.length) + labels.length) % labels.length],
+    );
+    const round = {};
+    for (const label of order) round[label] = await window(label, transport);
+    if (r >= 0) rounds[name].push(round);
+  }
+  process.stderr.write(
+    `round ${r + 1}/${ROUNDS}${r < 0 ? " (warm-up)" : ""} done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`,
+  );
+}
+const elapsedS = (Date.now() - started) / 1000;
+stopping = true;
+const exited = Promise.all(
+  children.map(
+    (child) =>
+      new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", resolve))),
+  ),
+);
+// Children exit on disconnect (a --cpu-prof child writes its profile then): wait for them.
+for (const child of children) child.disconnect();
+await Promise.race([exited, sleep(15_000)]);
+
+// --- report ---
+const f1 = (x) => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(1));
+const f2 = (x) => (x === undefined || Number.isNaN(x) ? "–" : x.toFixed(2));
+const pct = (x) => (x === undefined ? "–" : `${(x * 100).toFixed(0)}%`);
+const summary = {};
+const lines = [];
+for (const transport of SUITES) {
+  const [BASE, FLOOR, SESSION, TWIN] = SUITE_DEFS[transport].labels;
+  const LABELS = SUITE_DEFS[transport].labels;
+  const rs = rounds[transport];
+  const n = rs.length;
+  const us = (label, pick = rs.map((_, i) => i)) => pick.map((i) => rs[i][label].usPerOp);
+  const ratio = (label, base, pick) => {
+    const a = us(label, pick);
+    const b = us(base, pick);
+    return a.map((x, i) => x / b[i]);
+  };
+  const extra = (label, pick) => (median(ratio(label, BASE, pick)) - 1) * median(us(BASE, pick));
+  const per = {};
+  for (const label of LABELS) {
+    const w = rs.map((x) => x[label]);
+    per[label] = {
+      usPerOp: median(w.map((x) => x.usPerOp)),
+      gcUsPerOp: median(w.map((x) => x.gcUsPerOp)),
+      opsPerSec: median(w.map((x) => x.opsPerSec)),
+      elu: median(w.map((x) => x.elu)),
+      minElu: Math.min(...w.map((x) => x.elu)),
+      refused: w.reduce((s, x) => s + x.refused, 0),
+      loadFailed: w.reduce((s, x) => s + x.loadFailed, 0),
+      loadErrors: [...new Set(w.flatMap((x) => x.loadErrors))].slice(0, 3),
+      loadCpuUsPerOp:
+        w.reduce((s, x) => s + x.loadCpuUs, 0) / w.reduce((s, x) => s + x.loadDone, 0),
+      machineBusy: median(w.map((x) => x.machineBusy)),
+      machineSteal: median(w.map((x) => x.machineSteal)),
+      maxClients: Math.max(...w.map((x) => x.clients)),
+    };
+    if (label !== BASE) {
+      const rat = ratio(label, BASE);
+      per[label].ratio = median(rat);
+      per[label].ratioIqr = [quantile(rat, 0.25), quantile(rat, 0.75)];
+      per[label].extra = extra(label);
+      per[label].extraPairedDiff = median(us(label).map((x, i) => x - us(BASE)[i]));
+      per[label].extra90 = bootstrap(n, (pick) => extra(label, pick));
+    }
+  }
+  const target = (label) => extra(label) / extra(FLOOR);
+  const aa = TWIN ? ratio(TWIN, SESSION) : undefined;
+  summary[transport] = {
+    variants: per,
+    sessionOverFloor: target(SESSION),
+    sessionOverFloor90: bootstrap(n, (pick) => extra(SESSION, pick) / extra(FLOOR, pick)),
+    sessionBOverFloor: TWIN ? target(TWIN) : undefined,
+    aaRatio: aa ? median(aa) : undefined,
+    aaRatioIqr: aa ? [quantile(aa, 0.25), quantile(aa, 0.75)] : undefined,
+    aaExtraDiff: TWIN ? per[TWIN].extra - per[SESSION].extra : undefined,
+  };
+  if (TWIN) {
+    // Both SessionServer processes' per-round ratios together: 2n paired samples of one thing.
+    const pooled = (pick) => {
+      const r = [...ratio(SESSION, BASE, pick), ...ratio(TWIN, BASE, pick)];
+      return ((median(r) - 1) * median(us(BASE, pick))) / extra(FLOOR, pick);
+    };
+    summary[transport].pooledOverFloor = pooled();
+    summary[transport].pooledOverFloor90 = bootstrap(n, pooled);
+  }
+  const s = summary[transport];
+  lines.push(`\n${transport} handshake (${n} rounds × ${WINDOW_MS} ms, medians)`);
+  lines.push(
+    "variant    µs/op   ratio (IQR)          extra µs (90% bootstrap)  GC µs/op  ops/s   ELU(min)",
+  );
+  for (const label of LABELS) {
+    const v = per[label];
+    const rat =
+      v.ratio === undefined
+        ? "1 (baseline)        "
+        : `${v.ratio.toFixed(3)} (${v.ratioIqr.map((x) => x.toFixed(3)).join("–")})`;
+    const ex = v.extra === undefined ? "–" : `${f1(v.extra)} (${v.extra90.map(f1).join(" … ")})`;
+    lines.push(
+      `${label.padEnd(10)} ${f1(v.usPerOp).padStart(6)}  ${rat.padEnd(20)} ${ex.padEnd(25)} ${f1(v.gcUsPerOp).padStart(8)}  ${v.opsPerSec.toFixed(0).padStart(6)}  ${pct(v.elu)}(${pct(v.minElu)})`,
+    );
+  }
+  lines.push(
+    `SessionServer extra ÷ floor extra = ${f2(s.sessionOverFloor)} (90%: ${s.sessionOverFloor90.map(f2).join(" … ")}${TWIN ? `; A/A twin: ${f2(s.sessionBOverFloor)}` : ""}) — target ≤ 1.5`,
+  );
+  if (TWIN) {
+    lines.push(
+      `both SessionServer processes pooled: extra ÷ floor extra = ${f2(s.pooledOverFloor)} (90%: ${s.pooledOverFloor90.map(f2).join(" … ")})`,
+    );
+    lines.push(
+      `A/A: ${TWIN} ÷ ${SESSION} per round median ${s.aaRatio.toFixed(3)} (IQR ${s.aaRatioIqr.map((x) => x.toFixed(3)).join("–")}); extras differ by ${f1(s.aaExtraDiff)} µs`,
+    );
+  }
+  const failed = LABELS.reduce((t, l) => t + per[l].loadFailed + per[l].refused, 0);
+  lines.push(
+    `load: ${f1(per[BASE].loadCpuUsPerOp)}–${f1(per[SESSION].loadCpuUsPerOp)} µs client CPU per op; machine busy ${pct(per[BASE].machineBusy)}, steal ${pct(per[BASE].machineSteal)}; failures ${failed}${failed ? ` ${JSON.stringify(LABELS.map((l) => per[l].loadErrors))}` : ""}`,
+  );
+}
+const machine = {
+  node: process.version,
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model,
+  backgroundBusyBefore: backgroundLoad?.busy,
+  loadavgBefore,
+  loadavgAfter: os.loadavg(),
+  startedAt: new Date(started).toISOString(),
+  elapsedS,
+};
+const header =
+  `outside benchmark ${machine.startedAt}, ${elapsedS.toFixed(0)} s; node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}); ` +
+  `machine busy before start ${pct(machine.backgroundBusyBefore)}, loadavg ${loadavgBefore.map((x) => x.toFixed(2)).join(" ")} → ${machine.loadavgAfter.map((x) => x.toFixed(2)).join(" ")}; ` +
+  `${LOADERS} load processes × ${CONCURRENCY} (polling) / ${WS_CONCURRENCY} (websocket) in flight; behaviour checks ${JSON.stringify(checks)}`;
+console.log([header, ...lines].join("\n"));
+writeFileSync(
+  OUT,
+  `${JSON.stringify({ machine, config: { ROUNDS, WARM_ROUNDS, WINDOW_MS, WARMUP_MS, CONCURRENCY, WS_CONCURRENCY, LOADERS, SUITES }, checks, summary, rounds }, null, 1)}\n`,
+);
+console.log(`\nwrote ${path.relative(process.cwd(), OUT)}`);
+process.exit(0);
