@@ -67,7 +67,7 @@ function deadlinesOf(ms: number): Deadlines {
   return shared;
 }
 
-/** @internal Told when a read settles, before anyone awaiting it (the coalescing loader). */
+/** Told when a read settles, before anyone awaiting it (the coalescing loader). */
 export interface ReadListener {
   /** The read of `sessionId` that returned `read` settled, with `record` when it found one. */
   readSettled(
