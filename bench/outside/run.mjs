@@ -51,7 +51,8 @@ const VARIANTS = {
   later: "later",
   floor: "floor",
   session: "session",
-  "session-b": "session",
+  // The A/A twin; with OUTSIDE_DIST_B=<dist>/index.js, another build (an A/B).
+  "session-b": "session-b",
   "io-later": "io-later",
   "io-floor": "io-floor",
   "io-session": "io-session",

@@ -51,8 +51,12 @@ if (variant === "later") {
     allowRequest: floorAllowRequest({ store, secret: SECRET, name: COOKIE_NAME }),
   });
   server.on("connection", (socket) => onSocket(socket, socket.request.floorSession));
-} else if (variant === "session") {
-  const { SessionServer } = require("../../dist/index.js");
+} else if (variant === "session" || variant === "session-b") {
+  const dist =
+    variant === "session-b" && process.env.OUTSIDE_DIST_B !== undefined
+      ? process.env.OUTSIDE_DIST_B
+      : "../../dist/index.js";
+  const { SessionServer } = require(dist);
   server = new SessionServer(httpServer, { store, secret: SECRET, name: COOKIE_NAME });
   server.on("session", (socket, value) => onSocket(socket.conn, value));
 } else if (variant.startsWith("io-")) {
