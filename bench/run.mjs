@@ -291,7 +291,13 @@ async function mainSection() {
 async function sharedSection() {
   return scenarioRuns(
     { name: "shared", server: { shared: true } },
-    ["later", "floor", "session", "session-window"],
+    [
+      "later",
+      "floor",
+      "session",
+      "session-window",
+      ...(process.env.BENCH_DIST_B ? ["session-window-b"] : []),
+    ],
     HANDSHAKES,
     config.growthRounds,
   );

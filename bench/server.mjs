@@ -150,13 +150,14 @@ function buildEngine(httpServer, store) {
   const allowRequest =
     kind === "later" ? later : kind === "floor" ? floorAllowRequest(store, SECRETS) : undefined;
   if (kind.startsWith("session")) {
-    const Engine =
-      kind === "session-b" ? require(process.env.BENCH_DIST_B).SessionServer : SessionServer;
+    const Engine = kind.endsWith("-b")
+      ? require(process.env.BENCH_DIST_B).SessionServer
+      : SessionServer;
     const engine = new Engine(httpServer, {
       store,
       secret: SECRETS,
       name: COOKIE_NAME,
-      coalesceWindow: kind === "session-window" ? 2000 : 0,
+      coalesceWindow: kind.startsWith("session-window") ? 2000 : 0,
     });
     engine.on("session", (socket) => onEngineSocket(socket, socket.conn));
     return engine;
