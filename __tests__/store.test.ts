@@ -778,6 +778,47 @@ describe("SessionLoader", () => {
       expect(userOf(second)).toBe("alice renamed");
     });
 
+    it("shares the answer of a store that calls back synchronously within the window", async () => {
+      let gets = 0;
+      const store: SessionStore = {
+        get(sid, callback) {
+          gets++;
+          callback(null, record("alice"));
+        },
+      };
+      const loader = new SessionLoader(new StoreClient(store, 1000), 1000);
+
+      const first = await loader.load(SID);
+      expect(loader.pending).toBe(0); // answered inside store.get: nothing left in flight
+      const second = await loader.load(SID);
+
+      expect(gets).toBe(1);
+      expect(loader.shared).toBe(1);
+      expect(second).toBe(first);
+      loader.clear();
+      expect(loader.shared).toBe(0);
+    });
+
+    it("hands a window's answer over a loop turn later, as a store answers, not in a microtask", async () => {
+      const loader = new SessionLoader(
+        new StoreClient(await memoryWith(SID, record("alice")), 1000),
+        1000,
+      );
+      await loader.load(SID);
+      let answered = false;
+
+      const shared = loader.load(SID).then(() => {
+        answered = true;
+      });
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+      expect(answered).toBe(false);
+      await new Promise((resolve) => setImmediate(resolve));
+
+      expect(answered).toBe(true);
+      await shared;
+      loader.clear();
+    });
+
     it("shares one failure between concurrent loads of one id", async () => {
       const store = faultyStores.errs();
       const loader = new SessionLoader(new StoreClient(store, 1000));
