@@ -28,9 +28,11 @@ export class KeyCounts {
     this.#counts[key] = (count ?? 0) + 1;
   }
 
-  /** Counts one less of `key` (which must have a count); the key goes at zero. */
+  /** Counts one less of `key`; the key goes at zero. A key without a count is left alone. */
   down(key: string): void {
-    const left = (this.#counts[key] ?? 1) - 1;
+    const count = this.#counts[key];
+    if (count === undefined) return;
+    const left = count - 1;
     if (left > 0) {
       this.#counts[key] = left;
       return;
