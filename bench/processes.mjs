@@ -17,7 +17,13 @@ export const root = path.resolve(here, "..");
 // ---------------------------------------------------------------- the build under test
 // A snapshot of dist/ taken now: every run measures the same build, even if dist/ is rebuilt meanwhile.
 // (Others may rebuild the project meanwhile: wait for a complete dist/ that loads, then copy it.)
-const distSource = path.resolve(process.env.BENCH_DIST_DIR ?? path.join(root, "dist"));
+// A bench script run by another (runScript) takes the snapshot its parent measures.
+const distSource = path.resolve(
+  process.env.BENCH_DIST_DIR ??
+    (process.env.BENCH_DIST === undefined
+      ? path.join(root, "dist")
+      : path.dirname(process.env.BENCH_DIST)),
+);
 const snapshot = mkdtempSync(path.join(os.tmpdir(), "engine.io-session-bench-"));
 process.env.NODE_PATH = path.join(root, "node_modules");
 for (let attempt = 1; ; attempt++) {
@@ -111,10 +117,16 @@ export function pinSelf() {
   pin(process.pid, "load");
 }
 
-/** Forks an IPC child; `call(cmd, args)` sends a request and awaits its answer (with a timeout). */
-export function forkChild(file, args, execArgv, name) {
+/**
+ * Forks an IPC child; `call(cmd, args)` sends a request and awaits its answer (with a timeout).
+ * `wrapper`: a program (and its arguments) that runs node, e.g. valgrind: the child's pid is then
+ * the wrapper's (valgrind runs its guest in its own process). `readyMs`: how long it may take to start.
+ */
+export function forkChild(file, args, execArgv, name, { wrapper, readyMs = 20_000 } = {}) {
   const child = fork(path.join(here, file), args, {
-    execArgv,
+    ...(wrapper === undefined
+      ? { execArgv }
+      : { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...execArgv] }),
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     cwd: root,
     env: childEnv,
@@ -151,13 +163,17 @@ export function forkChild(file, args, execArgv, name) {
     }
     pending.clear();
   });
-  const readyTimer = setTimeout(() => readyReject(new Error(`${name} not ready in 20 s`)), 20_000);
+  const readyTimer = setTimeout(
+    () => readyReject(new Error(`${name} not ready in ${readyMs / 1000} s`)),
+    readyMs,
+  );
   ready.then(
     () => clearTimeout(readyTimer),
     () => clearTimeout(readyTimer),
   );
   return {
     ready,
+    pid: child.pid,
     call(cmd, callArgs, timeoutMs = 60_000) {
       const id = nextId++;
       return new Promise((resolve, reject) => {

@@ -65,6 +65,65 @@ const ratio = (a, b) => (typeof a === "number" && typeof b === "number" && b !==
 /** A ratio of extras: undefined (null) when the floor's extra is not above zero (noise won). */
 const extraRatio = (a, b) => (typeof b === "number" && b > 0 ? ratio(a, b) : null);
 
+/** Median instructions per operation of `variant` in `phase` (bench/instructions.mjs windows). */
+function instructions(results, variant, phase) {
+  const windows = results.instructions?.variants?.[variant]?.phases?.[phase];
+  return windows === undefined ? null : median(windows.map((w) => w.perOp));
+}
+/** Instructions per operation of `variant` beyond `base`'s. */
+function instructionExtra(results, variant, base, phase) {
+  const a = instructions(results, variant, phase);
+  const b = instructions(results, base, phase);
+  return a === null || b === null ? null : a - b;
+}
+/** How far apart the windows of one variant and phase are: (max − min) ÷ median. */
+function instructionSpread(results, variant, phase) {
+  const xs = (results.instructions?.variants?.[variant]?.phases?.[phase] ?? []).map((w) => w.perOp);
+  return xs.length < 2 ? null : (Math.max(...xs) - Math.min(...xs)) / median(xs);
+}
+
+/** The targets measured in instructions per operation, beside the CPU µs ones. */
+function instructionTargets(results, add) {
+  if (results.instructions?.variants === undefined) return;
+  for (const [name, prefix] of [
+    ["engine.io", ""],
+    ["socket.io", "io-"],
+  ]) {
+    for (const phase of ["pollingHandshakes", "wsHandshakes"]) {
+      add(
+        `instructions: ${name}, ${PHASE_LABEL[phase]}: SessionServer extra ≤ 1.5× floor extra`,
+        extraRatio(
+          instructionExtra(results, `${prefix}session`, `${prefix}later`, phase),
+          instructionExtra(results, `${prefix}floor`, `${prefix}later`, phase),
+        ),
+        1.5,
+      );
+    }
+  }
+  for (const recipe of ["use", "use-guard"]) {
+    add(
+      `instructions: polling handshake session work ≤ 0.5× the ${recipe === "use" ? "engine.use(session)" : "guarded engine.use"} recipe's`,
+      extraRatio(
+        instructionExtra(results, "session", "later", "pollingHandshakes"),
+        instructionExtra(results, recipe, "later", "pollingHandshakes"),
+      ),
+      0.5,
+    );
+  }
+  for (const [plain, session, name] of [
+    ["plain", "session", "engine.io"],
+    ["io-plain", "io-session", "socket.io"],
+  ]) {
+    for (const phase of ["pollingMessages", "wsMessages"]) {
+      add(
+        `instructions: ${name}, ${PHASE_LABEL[phase]} ≤ 1.05× plain`,
+        ratio(instructions(results, session, phase), instructions(results, plain, phase)),
+        1.05,
+      );
+    }
+  }
+}
+
 /** The extras of floor and SessionServer against the baseline, and their ratio, for one scenario. */
 function extras(runs, { later, floor, session }, phase) {
   const floorExtra = pairedExtra(runs, floor, later, phase);
@@ -138,6 +197,7 @@ export function evaluate(results) {
       pairedRatio(main, "floor", recipe, "pollingHandshakes"),
     );
   }
+  instructionTargets(results, add);
   for (const transport of ["polling", "websocket"]) {
     const cases = results.inProcess?.[transport]?.cases;
     if (cases === undefined) continue;
@@ -354,6 +414,8 @@ export function markdownReport(results, variants) {
     }
     lines.push("");
   }
+  if (results.instructions?.variants !== undefined)
+    lines.push(...instructionReport(results, variants));
   if (s.growth !== undefined && Object.keys(s.growth).length > 1) {
     lines.push(
       "### How cost grows (engine.io; extra over the baseline, µs CPU per handshake; GC µs per handshake in brackets)",
@@ -426,6 +488,48 @@ export function markdownReport(results, variants) {
       lines.push(`- ${f.scenario} round ${f.round + 1} ${f.variant} ${f.phase}: ${f.error}`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The instruction-count section of the report (bench/instructions.mjs). */
+function instructionReport(results, variants) {
+  const ins = results.instructions;
+  const kilo = (n) => (typeof n === "number" ? `${num(n / 1000, 1)}k` : "–");
+  const phases = ["pollingHandshakes", "wsHandshakes", "pollingMessages", "wsMessages"];
+  const lines = [
+    "### Instructions per operation (valgrind callgrind, every thread of the server)",
+    "",
+    `The servers above, each under callgrind (${ins.valgrind}), one load process with ${ins.config.concurrency} in flight, warmed for ${num(ins.config.warmOps)} operations, then ${ins.config.windows} windows of ${ins.config.seconds} s, counters zeroed and dumped around each (\`callgrind_control\`); every socket of a window closed inside it. Thousands of instructions per operation, medians of the windows; in brackets the spread of the windows ((max − min) ÷ median). A count does not depend on the machine's speed of the moment: this is the repeatable reading of the targets. Whole section ${num(ins.seconds)} s.`,
+    "",
+    "| variant | polling handshake | websocket handshake | polling POST | websocket message |",
+    "| --- | --: | --: | --: | --: |",
+  ];
+  for (const v of variants.filter((x) => ins.variants[x.key] !== undefined)) {
+    const cell = (phase) => {
+      const value = instructions(results, v.key, phase);
+      const spread = instructionSpread(results, v.key, phase);
+      return value === null ? "–" : `${kilo(value)} [${num((spread ?? 0) * 100, 1)} %]`;
+    };
+    lines.push(`| ${v.label} | ${phases.map(cell).join(" | ")} |`);
+  }
+  lines.push(
+    "",
+    "| stack | handshake | baseline | floor extra | SessionServer extra | SessionServer ÷ floor | engine.use recipe extra | guarded recipe extra |",
+    "| --- | --- | --: | --: | --: | --: | --: | --: |",
+  );
+  for (const [name, prefix] of [
+    ["engine.io", ""],
+    ["socket.io", "io-"],
+  ]) {
+    for (const phase of ["pollingHandshakes", "wsHandshakes"]) {
+      const x = (v) => instructionExtra(results, prefix + v, `${prefix}later`, phase);
+      const signedKilo = (n) => (typeof n === "number" ? `${signed(n / 1000, 1)}k` : "–");
+      lines.push(
+        `| ${name} | ${PHASE_LABEL[phase]} | ${kilo(instructions(results, `${prefix}later`, phase))} | ${signedKilo(x("floor"))} | **${signedKilo(x("session"))}** | **${times(extraRatio(x("session"), x("floor")))}** | ${signedKilo(x("use"))} | ${signedKilo(x("use-guard"))} |`,
+      );
+    }
+  }
+  lines.push("");
+  return lines;
 }
 
 // ---------------------------------------------------------------- SVG

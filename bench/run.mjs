@@ -7,7 +7,7 @@
 // Every variant of a section runs in the same run, in alternating rounds (order rotated each round);
 // "extra" is the per-round paired difference to the loop-turn-later baseline, then the median.
 //
-// Flags: --quick  --only=main,shared,growth,memory  --variants=plain,session,...  --rounds=N
+// Flags: --quick  --only=inprocess,main,shared,growth,memory,instructions  --variants=plain,session,...  --rounds=N
 //        --phases=pollingHandshakes,wsHandshakes,pollingMessages,wsMessages (main section)
 //        --seconds=S  --no-write (print only)  --out=FILE (the raw results as JSON)  --pin (taskset)
 //        --from=FILE (report a kept run again, measuring nothing)
@@ -30,7 +30,7 @@ import {
 } from "./processes.mjs";
 import { evaluate, markdownReport, svgChart } from "./report.mjs";
 
-watchdog(25);
+watchdog(75);
 
 const flags = Object.fromEntries(
   process.argv.slice(2).map((arg) => {
@@ -62,7 +62,9 @@ const config = {
   memorySockets: quick ? 500 : 2000,
   memoryRounds: quick ? 1 : 2,
 };
-const sections = String(flags.only ?? "inprocess,main,shared,growth,memory").split(",");
+const sections = String(flags.only ?? "inprocess,main,shared,growth,memory,instructions").split(
+  ",",
+);
 
 const MAIN = [
   { key: "plain", label: "engine.io (plain)" },
@@ -370,6 +372,19 @@ async function inProcessSection() {
   return out;
 }
 
+/** Instructions per operation under callgrind (bench/instructions.mjs); skipped without valgrind. */
+async function instructionSection() {
+  const args = quick
+    ? ["--variants=later,floor,session", "--windows=1", "--seconds=4", "--warm-ops=1000"]
+    : [];
+  try {
+    return JSON.parse(await runScript("instructions.mjs", ["--json", ...args], 60 * 60_000));
+  } catch (error) {
+    console.log(`instructions: not measured (${error.message})`);
+    return undefined;
+  }
+}
+
 async function memorySection() {
   const runs = { plain: [], floor: [], session: [] };
   const scenario = { name: "memory", server: { sessions: config.memorySockets + 200 } };
@@ -469,11 +484,12 @@ async function updateDocs(markdown) {
 
 /** Evaluates `results`, prints the report and (unless --no-write) writes it everywhere. */
 async function report(results) {
+  // The raw rounds first: a report that fails can be made again from them (--from).
+  if (typeof flags.out === "string") writeFileSync(flags.out, JSON.stringify(results));
   results.summary = evaluate(results, MAIN);
   const markdown = markdownReport(results, MAIN);
   console.log(`\n${markdown}`);
   console.log(`bench: done in ${results.totalSeconds} s`);
-  if (typeof flags.out === "string") writeFileSync(flags.out, JSON.stringify(results));
   if (flags["no-write"] !== true) {
     const jsonPath = path.join(here, "results.json");
     writeFileSync(jsonPath, await formatted(JSON.stringify(results, null, 2), jsonPath));
@@ -515,6 +531,7 @@ async function main() {
   if (sections.includes("shared")) results.shared = await sharedSection();
   if (sections.includes("growth")) results.growth = await growthSection();
   if (sections.includes("memory")) results.memory = await memorySection();
+  if (sections.includes("instructions")) results.instructions = await instructionSection();
   clearInterval(sampler);
   results.loadAtEnd = machineLoad();
   results.loadSamples = loadSamples;
