@@ -8,12 +8,12 @@
 // (cache misses, syscalls in the kernel).
 //
 //   node bench/instructions.mjs [--json] [--variants=later,floor,session] [--windows=N]
-//        [--seconds=S] [--parallel=N]
+//        [--seconds=S] [--parallel=N] [--keep=DIR]
 //
 // Servers run in parallel (valgrind runs each single-threaded; a count is not changed by the
 // others' load). Needs valgrind (apt-get install valgrind); without it, says so and exits 2.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import process from "node:process";
@@ -48,6 +48,8 @@ const PHASES = {
   "io-use-guard": ["pollingHandshakes"],
   // An A/B of lib/: BENCH_DIST_B=/path/to/other/dist/index.js --variants=later,session,session-b
   "session-b": HANDSHAKES,
+  // A/A: a second SessionServer process (how far two processes of one build land apart).
+  "session-again": EVERY,
 };
 const variants = String(
   flags.variants ??
@@ -79,14 +81,20 @@ async function callgrind(pid, command) {
   await run("callgrind_control", [command, String(pid)], { timeout: 120_000 });
 }
 
-/** The instruction count of the newest dump in `dir`. */
-function lastDump(dir) {
+/** The newest dump in `dir`. */
+function lastDumpFile(dir) {
   const dumps = readdirSync(dir)
     .filter((f) => /^cg\.\d+\.\d+$/.test(f))
     .sort((a, b) => Number(a.split(".").pop()) - Number(b.split(".").pop()));
-  const text = readFileSync(path.join(dir, dumps.at(-1)), "utf8");
+  return path.join(dir, dumps.at(-1));
+}
+
+/** The instruction count of the newest dump in `dir`. */
+function lastDump(dir) {
+  const file = lastDumpFile(dir);
+  const text = readFileSync(file, "utf8");
   const summary = /^summary: (\d+)/m.exec(text) ?? /^totals: (\d+)/m.exec(text);
-  if (summary === null) throw new Error(`no summary in ${dumps.at(-1)}`);
+  if (summary === null) throw new Error(`no summary in ${file}`);
   return Number(summary[1]);
 }
 
@@ -194,6 +202,12 @@ async function measureVariant(variant) {
       result.discarded ??= {};
       result.discarded[phase] = all.slice(0, -config.windows).map((w) => Math.round(w.perOp));
       result.phases[phase] = windows;
+      // --keep=DIR: the last window's dump, for callgrind_annotate (native and V8 builtin
+      // functions are named; JIT-compiled JavaScript is not).
+      if (typeof flags.keep === "string") {
+        mkdirSync(flags.keep, { recursive: true });
+        copyFileSync(lastDumpFile(dir), path.join(flags.keep, `${variant}.${phase}.callgrind`));
+      }
       console.error(
         `instructions ${variant} ${phase}: ${windows.map((w) => `${Math.round(w.perOp)} (${w.ops} ops)`).join(", ")}` +
           (result.discarded[phase].length > 0
