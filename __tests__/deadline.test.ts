@@ -22,6 +22,23 @@ describe("Deadlines", () => {
     expect(deadlines.ms).toBe(100);
   });
 
+  it("drops the slots of many entries cancelled in order, and the one left still expires on time", () => {
+    const deadlines = new Deadlines(100);
+    const cancelledFired = jest.fn();
+    const last = jest.fn();
+    const early = Array.from({ length: 3000 }, () => deadlines.start(cancelledFired));
+    deadlines.start(last);
+
+    // Cancelled oldest first: past 1,024 consumed slots the queue is cut down to what is left.
+    for (const deadline of early) deadline.cancel();
+    expect(deadlines.size).toBe(1);
+    jest.advanceTimersByTime(100);
+
+    expect(last).toHaveBeenCalledTimes(1);
+    expect(cancelledFired).not.toHaveBeenCalled();
+    expect(deadlines.size).toBe(0);
+  });
+
   it("shares one timer between many deadlines and expires each at its own time", () => {
     const deadlines = new Deadlines(100);
     const order: string[] = [];
