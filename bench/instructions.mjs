@@ -48,8 +48,9 @@ const PHASES = {
   "io-use-guard": ["pollingHandshakes"],
   // An A/B of lib/: BENCH_DIST_B=/path/to/other/dist/index.js --variants=later,session,session-b
   "session-b": HANDSHAKES,
-  // A/A: a second SessionServer process (how far two processes of one build land apart).
+  // A/A: a second process of the same variant (how far two processes of one build land apart).
   "session-again": EVERY,
+  "plain-again": MESSAGES,
 };
 const variants = String(
   flags.variants ??
