@@ -2,8 +2,9 @@
 // loopback by bench/client.mjs, counters zeroed and dumped around each window (callgrind_control).
 // A count of instructions does not depend on how fast the machine happens to be that second, which
 // the CPU µs of the loopback bench do (the same window of the same build varies 2× on a shared VM):
-// the same build gives the same count to about 1 %, so a small difference between variants can be
-// told apart in one run. Every thread of the server is counted (V8's GC and compiler threads too),
+// windows of one server agree within 0.4–3 %, two processes of one build within ~4 % (a
+// `session-again` / `plain-again` variant measures that), so differences of a few percent can be
+// told apart where CPU µs cannot tell 1.3× from 1.8×. Every thread of the server is counted (V8's GC and compiler threads too),
 // as process.cpuUsage() counts them; what instructions do not see is the time each one takes
 // (cache misses, syscalls in the kernel).
 //
@@ -19,7 +20,6 @@ import path from "node:path";
 import process from "node:process";
 import console from "node:console";
 import { promisify } from "node:util";
-import { setTimeout as sleep } from "node:timers/promises";
 import { forkChild, killAll, watchdog } from "./processes.mjs";
 
 const run = promisify(execFile);
@@ -55,7 +55,7 @@ const PHASES = {
 const variants = String(
   flags.variants ??
     Object.keys(PHASES)
-      .filter((v) => v !== "session-b")
+      .filter((v) => !["session-b", "session-again", "plain-again"].includes(v))
       .join(","),
 ).split(",");
 const config = {
@@ -152,12 +152,6 @@ async function measureVariant(variant) {
         },
         TIMEOUT,
       );
-    // What the server does with no load at all (timers, V8's idle work), per second: the windows'
-    // counts include the few idle moments around the load.
-    await callgrind(pid, "-z");
-    await sleep(config.seconds * 1000);
-    await callgrind(pid, "-d");
-    result.idlePerSecond = lastDump(dir) / config.seconds;
     const only = typeof flags.phases === "string" ? flags.phases.split(",") : undefined;
     for (const phase of PHASES[variant].filter((p) => only === undefined || only.includes(p))) {
       await server.call("mode", { closeOnConnect: phase === "pollingHandshakes" && !info.io });
